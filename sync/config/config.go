@@ -1,0 +1,194 @@
+// Package config holds the agent's persistent configuration: this device's
+// settings, the devices it knows and the folders it shares. It is stored as
+// JSON in the agent's home (mode 0600) and replaced atomically.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/shoalsync/shoal/crypto/identity"
+)
+
+// FileName is the config file inside the agent's home.
+const FileName = "config.json"
+
+// DefaultListen are the listen addresses of a new agent.
+var DefaultListen = []string{"quic://0.0.0.0:22100", "tcp://0.0.0.0:22100"}
+
+// DefaultAdmin is the admin API address of a new agent.
+const DefaultAdmin = "127.0.0.1:8384"
+
+// Config is the whole configuration.
+type Config struct {
+	Version int    `json:"version"`
+	Name    string `json:"name"` // this device's name, shown to peers
+
+	Listen []string `json:"listen"`
+	Admin  string   `json:"admin"`
+
+	// DefaultFolder creates ~/Shoal on first start unless false.
+	DefaultFolder *bool `json:"defaultFolder,omitempty"`
+
+	Devices []Device `json:"devices"`
+	Folders []Folder `json:"folders"`
+}
+
+// Device is a remote device this agent trusts.
+type Device struct {
+	ID    string   `json:"id"` // full device ID
+	Name  string   `json:"name,omitempty"`
+	Addrs []string `json:"addrs,omitempty"` // static addresses: quic://, tcp:// or multiaddrs
+}
+
+// Folder is a folder this agent syncs.
+type Folder struct {
+	ID      string   `json:"id"`
+	Label   string   `json:"label,omitempty"`
+	Path    string   `json:"path"`
+	Devices []string `json:"devices,omitempty"` // full device IDs it is shared with
+	// RescanSeconds is the period of the safety-net full rescan; 0 means 3600.
+	RescanSeconds int `json:"rescanSeconds,omitempty"`
+}
+
+// ErrInvalid marks a configuration that fails validation.
+var ErrInvalid = errors.New("invalid configuration")
+
+// New returns the configuration of a fresh agent.
+func New(name string) *Config {
+	return &Config{Version: 1, Name: name, Listen: slices.Clone(DefaultListen), Admin: DefaultAdmin}
+}
+
+// Load reads the configuration from home. A missing file gives
+// fs.ErrNotExist.
+func Load(home string) (*Config, error) {
+	b, err := os.ReadFile(filepath.Join(home, FileName))
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	var c Config
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("parsing config %s: %w", filepath.Join(home, FileName), err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", filepath.Join(home, FileName), err)
+	}
+	return &c, nil
+}
+
+// Exists reports whether home holds a configuration.
+func Exists(home string) bool {
+	_, err := os.Stat(filepath.Join(home, FileName))
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
+// Save validates c and writes it atomically (temporary file, fsync, rename).
+func (c *Config) Save(home string) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding config: %w", err)
+	}
+	path := filepath.Join(home, FileName)
+	tmp, err := os.CreateTemp(home, ".config-*.tmp")
+	if err != nil {
+		return fmt.Errorf("saving config: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("saving config: %w", err)
+	}
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("saving config: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("saving config: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("saving config: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("saving config: %w", err)
+	}
+	return nil
+}
+
+// Clone returns a deep copy.
+func (c *Config) Clone() *Config {
+	b, _ := json.Marshal(c)
+	var out Config
+	_ = json.Unmarshal(b, &out)
+	return &out
+}
+
+// Validate checks internal consistency.
+func (c *Config) Validate() error {
+	seen := map[string]bool{}
+	for _, d := range c.Devices {
+		if _, err := identity.Parse(d.ID); err != nil {
+			return fmt.Errorf("%w: device %q: %v", ErrInvalid, d.ID, err)
+		}
+		if seen[d.ID] {
+			return fmt.Errorf("%w: device %s listed twice", ErrInvalid, d.ID)
+		}
+		seen[d.ID] = true
+	}
+	fseen := map[string]bool{}
+	for _, f := range c.Folders {
+		if err := ValidFolderID(f.ID); err != nil {
+			return err
+		}
+		if fseen[f.ID] {
+			return fmt.Errorf("%w: folder %s listed twice", ErrInvalid, f.ID)
+		}
+		fseen[f.ID] = true
+		if !filepath.IsAbs(f.Path) {
+			return fmt.Errorf("%w: folder %s: path %q is not absolute", ErrInvalid, f.ID, f.Path)
+		}
+		for _, d := range f.Devices {
+			if !seen[d] {
+				return fmt.Errorf("%w: folder %s is shared with unknown device %s", ErrInvalid, f.ID, d)
+			}
+		}
+	}
+	return nil
+}
+
+// ValidFolderID checks a folder ID: 1–64 characters from [A-Za-z0-9._-].
+func ValidFolderID(id string) error {
+	if id == "" || len(id) > 64 || strings.Trim(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != "" || id == "." || id == ".." {
+		return fmt.Errorf("%w: folder ID %q (use 1-64 letters, digits, '.', '_' or '-')", ErrInvalid, id)
+	}
+	return nil
+}
+
+// Device returns the device with this ID.
+func (c *Config) Device(id string) (Device, bool) {
+	for _, d := range c.Devices {
+		if d.ID == id {
+			return d, true
+		}
+	}
+	return Device{}, false
+}
+
+// Folder returns the folder with this ID.
+func (c *Config) Folder(id string) (Folder, bool) {
+	for _, f := range c.Folders {
+		if f.ID == id {
+			return f, true
+		}
+	}
+	return Folder{}, false
+}
