@@ -54,6 +54,8 @@ type FolderStatus struct {
 	NeedBytes   int64       `json:"needBytes"`
 	FileErrors  []FileError `json:"fileErrors,omitempty"`
 	LastScan    *time.Time  `json:"lastScan,omitempty"`
+	PulledBytes int64       `json:"pulledBytes"` // block bytes fetched from peers since start
+	ReusedBytes int64       `json:"reusedBytes"` // block bytes reused from local files since start
 }
 
 // FileError is a per-file problem of the last pull.

@@ -16,7 +16,8 @@ const ProtocolVersion = 1
 // against it before allocating anything.
 const MaxMessageSize = 32 << 20
 
-// ErrTooLarge marks a frame whose length prefix exceeds the limit.
+// ErrTooLarge marks a frame whose length prefix exceeds the limit, or whose
+// decoded form would be disproportionately larger than its encoding.
 var ErrTooLarge = errors.New("wire: message too large")
 
 // ErrMalformed marks a frame that does not decode.
@@ -38,7 +39,8 @@ func Write(w io.Writer, m *Message) error {
 	return err
 }
 
-// Reader decodes frames from a stream.
+// Reader decodes frames from a stream. Any error other than io.EOF leaves the
+// stream at an unknown position: the caller ends the session.
 type Reader struct {
 	r   io.Reader
 	max int
@@ -74,8 +76,14 @@ func (r *Reader) Read() (*Message, error) {
 	return Decode(body)
 }
 
-// Decode decodes one frame body.
+// Decode decodes one frame body. Before decoding, it checks without
+// allocating that the decoded message will take at most about 1 MiB plus 8
+// times len(body) of memory (ErrTooLarge otherwise). It does not validate the
+// message's contents: that is Validate's job.
 func Decode(body []byte) (*Message, error) {
+	if err := checkDecodeCost(body); err != nil {
+		return nil, err
+	}
 	m := new(Message)
 	if err := proto.Unmarshal(body, m); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)

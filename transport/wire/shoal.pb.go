@@ -531,7 +531,7 @@ func (x *FolderDevice) GetMaxSequence() int64 {
 	return 0
 }
 
-// Index carries file records of the sender's own index. With reset set, the
+// Index carries file records of the sender's own index. With replace_all set, the
 // recipient first forgets every record it holds from the sender for this
 // folder (a full resend, after the sender's index ID changed or on first
 // contact). Records are sent in ascending sequence order.
@@ -539,7 +539,7 @@ type Index struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Folder        string                 `protobuf:"bytes,1,opt,name=folder,proto3" json:"folder,omitempty"`
 	IndexId       uint64                 `protobuf:"varint,2,opt,name=index_id,json=indexId,proto3" json:"index_id,omitempty"`
-	Reset_        bool                   `protobuf:"varint,3,opt,name=reset,proto3" json:"reset,omitempty"`
+	ReplaceAll    bool                   `protobuf:"varint,3,opt,name=replace_all,json=replaceAll,proto3" json:"replace_all,omitempty"`
 	Files         []*FileInfo            `protobuf:"bytes,4,rep,name=files,proto3" json:"files,omitempty"`
 	LastSequence  int64                  `protobuf:"varint,5,opt,name=last_sequence,json=lastSequence,proto3" json:"last_sequence,omitempty"` // highest sequence covered by this and earlier messages
 	unknownFields protoimpl.UnknownFields
@@ -590,9 +590,9 @@ func (x *Index) GetIndexId() uint64 {
 	return 0
 }
 
-func (x *Index) GetReset_() bool {
+func (x *Index) GetReplaceAll() bool {
 	if x != nil {
-		return x.Reset_
+		return x.ReplaceAll
 	}
 	return false
 }
@@ -1172,11 +1172,12 @@ const file_shoal_proto_rawDesc = "" +
 	"\fFolderDevice\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12\x19\n" +
 	"\bindex_id\x18\x02 \x01(\x04R\aindexId\x12!\n" +
-	"\fmax_sequence\x18\x03 \x01(\x03R\vmaxSequence\"\xa4\x01\n" +
+	"\fmax_sequence\x18\x03 \x01(\x03R\vmaxSequence\"\xaf\x01\n" +
 	"\x05Index\x12\x16\n" +
 	"\x06folder\x18\x01 \x01(\tR\x06folder\x12\x19\n" +
-	"\bindex_id\x18\x02 \x01(\x04R\aindexId\x12\x14\n" +
-	"\x05reset\x18\x03 \x01(\bR\x05reset\x12-\n" +
+	"\bindex_id\x18\x02 \x01(\x04R\aindexId\x12\x1f\n" +
+	"\vreplace_all\x18\x03 \x01(\bR\n" +
+	"replaceAll\x12-\n" +
 	"\x05files\x18\x04 \x03(\v2\x17.shoal.wire.v1.FileInfoR\x05files\x12#\n" +
 	"\rlast_sequence\x18\x05 \x01(\x03R\flastSequence\"\xe2\x03\n" +
 	"\bFileInfo\x12\x12\n" +

@@ -1,0 +1,196 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/shoalsync/shoal/sync/model"
+)
+
+// maxResponseBytes bounds a response body the client reads.
+const maxResponseBytes = 64 << 20
+
+// APIError is an error answer of the API. Its message is the server's
+// one-line message. It matches model.ErrNotFound, model.ErrExists and
+// model.ErrInvalid for 404, 409 and 400.
+type APIError struct {
+	StatusCode int
+	Message    string
+}
+
+func (e *APIError) Error() string { return e.Message }
+
+// Is maps the status back to the model's error sentinels.
+func (e *APIError) Is(target error) bool {
+	switch e.StatusCode {
+	case http.StatusNotFound:
+		return target == model.ErrNotFound
+	case http.StatusConflict:
+		return target == model.ErrExists
+	case http.StatusBadRequest:
+		return target == model.ErrInvalid
+	}
+	return false
+}
+
+// Client talks to a running agent's admin API. It implements Agent, so
+// code written against Agent works locally and remotely alike. Its methods
+// are safe for concurrent use.
+type Client struct {
+	ep   Endpoint
+	base string
+	hc   *http.Client
+}
+
+var _ Agent = (*Client)(nil)
+
+// NewClient returns a client for the agent at ep, usually from ReadEndpoint.
+func NewClient(ep Endpoint) *Client {
+	tr := &http.Transport{
+		Proxy:                 nil, // the agent is local; never go through a proxy
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		MaxIdleConns:          4,
+		IdleConnTimeout:       30 * time.Second,
+		ResponseHeaderTimeout: 2 * time.Minute,
+	}
+	return &Client{
+		ep:   ep,
+		base: "http://" + ep.Address,
+		hc:   &http.Client{Transport: tr, Timeout: 3 * time.Minute},
+	}
+}
+
+// Endpoint returns the endpoint the client talks to.
+func (c *Client) Endpoint() Endpoint { return c.ep }
+
+// Health checks that the agent answers; it needs no token.
+func (c *Client) Health(ctx context.Context) error {
+	var h Health
+	return c.do(ctx, http.MethodGet, "/api/v1/health", nil, &h)
+}
+
+// Status returns the agent's status.
+func (c *Client) Status(ctx context.Context) (model.Status, error) {
+	var st model.Status
+	err := c.do(ctx, http.MethodGet, "/api/v1/status", nil, &st)
+	return st, err
+}
+
+// Devices lists the configured devices.
+func (c *Client) Devices(ctx context.Context) ([]model.DeviceStatus, error) {
+	var ds []model.DeviceStatus
+	err := c.do(ctx, http.MethodGet, "/api/v1/devices", nil, &ds)
+	return ds, err
+}
+
+// AddDevice adds a trusted device.
+func (c *Client) AddDevice(ctx context.Context, req model.AddDeviceRequest) (model.DeviceStatus, error) {
+	var d model.DeviceStatus
+	err := c.do(ctx, http.MethodPost, "/api/v1/devices", req, &d)
+	return d, err
+}
+
+// RemoveDevice removes a device and unshares every folder from it.
+func (c *Client) RemoveDevice(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodDelete, "/api/v1/devices/"+url.PathEscape(id), nil, nil)
+}
+
+// Folders lists the configured folders.
+func (c *Client) Folders(ctx context.Context) ([]model.FolderStatus, error) {
+	var fs []model.FolderStatus
+	err := c.do(ctx, http.MethodGet, "/api/v1/folders", nil, &fs)
+	return fs, err
+}
+
+// AddFolder adds a folder to sync.
+func (c *Client) AddFolder(ctx context.Context, req model.AddFolderRequest) (model.FolderStatus, error) {
+	var f model.FolderStatus
+	err := c.do(ctx, http.MethodPost, "/api/v1/folders", req, &f)
+	return f, err
+}
+
+// ShareFolder shares a folder with a configured device.
+func (c *Client) ShareFolder(ctx context.Context, folderID, deviceID string) error {
+	return c.do(ctx, http.MethodPost, "/api/v1/folders/"+url.PathEscape(folderID)+"/devices",
+		ShareRequest{DeviceID: deviceID}, nil)
+}
+
+// RemoveFolder stops syncing a folder; its files stay on disk.
+func (c *Client) RemoveFolder(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodDelete, "/api/v1/folders/"+url.PathEscape(id), nil, nil)
+}
+
+// do sends one request and decodes a success body into out (if non-nil).
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encoding request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return fmt.Errorf("admin request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.ep.Token)
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+		var opErr *net.OpError
+		if errors.As(err, &opErr) && opErr.Op == "dial" {
+			return &noAgentError{home: c.ep.Home, addr: c.ep.Address}
+		}
+		return fmt.Errorf("talking to the agent at %s: %w", c.ep.Address, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	if err != nil {
+		return fmt.Errorf("reading agent response: %w", err)
+	}
+	if len(b) > maxResponseBytes {
+		return fmt.Errorf("agent response larger than %d bytes", maxResponseBytes)
+	}
+	if resp.StatusCode >= 300 {
+		return apiError(resp.StatusCode, b)
+	}
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		return nil
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("decoding agent response to %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+func apiError(status int, body []byte) error {
+	var eb ErrorBody
+	msg := ""
+	if json.Unmarshal(body, &eb) == nil {
+		msg = oneLine(eb.Error)
+	}
+	if msg == "" {
+		msg = strings.ToLower(http.StatusText(status))
+		if msg == "" {
+			msg = fmt.Sprintf("HTTP status %d", status)
+		}
+		msg = "agent answered: " + msg
+	}
+	return &APIError{StatusCode: status, Message: msg}
+}

@@ -1,0 +1,271 @@
+// Package agent wires Shoal's concrete parts together: identity, config,
+// index, sync model, transport and admin API. It is the only place that
+// knows every concrete type; `shoal run` and the multi-agent tests both use
+// it so the tests run exactly what users run.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shoalsync/shoal/admin"
+	"github.com/shoalsync/shoal/crypto/identity"
+	"github.com/shoalsync/shoal/index"
+	"github.com/shoalsync/shoal/sync/config"
+	"github.com/shoalsync/shoal/sync/model"
+	"github.com/shoalsync/shoal/transport"
+)
+
+// Options configures an agent. Home is required.
+type Options struct {
+	Home            string
+	Listen          []string // overrides the config when set
+	Admin           string   // overrides the config when set
+	NoDefaultFolder bool
+	Name            string // device name; default: host name
+	Version         string
+	Logger          *slog.Logger
+	Stdout          io.Writer // startup banner; nil discards it
+
+	// Debounce is the watcher's settle time (default 100ms).
+	Debounce time.Duration
+	// RetryInterval is how often folders retry failed files (default 10s).
+	RetryInterval time.Duration
+	// ReconnectMax caps the redial backoff (default 60s).
+	ReconnectMax time.Duration
+}
+
+// IndexDir is the index database's directory inside the home.
+const IndexDir = "index"
+
+// Init creates the identity and config in home if they are absent. It is
+// idempotent.
+func Init(home, name string, noDefaultFolder bool) (identity.DeviceID, error) {
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return "", fmt.Errorf("creating home %s: %w", home, err)
+	}
+	key, _, err := identity.LoadOrCreate(home)
+	if err != nil {
+		return "", err
+	}
+	if config.Exists(home) {
+		if _, err := config.Load(home); err != nil {
+			return "", err
+		}
+		return key.ID(), nil
+	}
+	if name == "" {
+		name, _ = os.Hostname()
+	}
+	cfg := config.New(name)
+	if noDefaultFolder {
+		no := false
+		cfg.DefaultFolder = &no
+	}
+	if err := cfg.Save(home); err != nil {
+		return "", err
+	}
+	return key.ID(), nil
+}
+
+// Agent is a running agent.
+type Agent struct {
+	opts  Options
+	log   *slog.Logger
+	key   *identity.Key
+	idx   *index.Store
+	model *model.Model
+	host  *transport.Host
+	admin *admin.Server
+}
+
+// Start sets up an agent: identity, config (first run creates the default
+// folder), index, transport listeners and the admin listener. Run then
+// serves it.
+func Start(ctx context.Context, o Options) (a *Agent, err error) {
+	if o.Home == "" {
+		return nil, errors.New("no home directory")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Stdout == nil {
+		o.Stdout = io.Discard
+	}
+	if _, err := Init(o.Home, o.Name, o.NoDefaultFolder); err != nil {
+		return nil, err
+	}
+	key, err := identity.Load(o.Home)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.Load(o.Home)
+	if err != nil {
+		return nil, err
+	}
+	if err := defaultFolder(o, cfg); err != nil {
+		return nil, err
+	}
+	a = &Agent{opts: o, log: o.Logger, key: key}
+	defer func() {
+		if err != nil {
+			a.closeAll()
+		}
+	}()
+
+	a.idx, err = index.Open(filepath.Join(o.Home, IndexDir), index.Options{Local: key.ID(), Logger: o.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("opening index: %w", err)
+	}
+	a.model, err = model.New(model.Options{
+		Home: o.Home, Config: cfg, Index: a.idx, Local: key.ID(), Version: o.Version,
+		Logger: o.Logger, Debounce: o.Debounce, RetryInterval: o.RetryInterval,
+	})
+	if err != nil {
+		return nil, err
+	}
+	listen := cfg.Listen
+	if len(o.Listen) > 0 {
+		listen = o.Listen
+	}
+	a.host, err = transport.New(transport.Config{
+		Key: key, Listen: listen, DeviceName: cfg.Name, ClientVersion: o.Version,
+		Handler: handler{a.model}, Logger: o.Logger, ReconnectMax: o.ReconnectMax,
+	})
+	if err != nil && len(o.Listen) == 0 && isAddrInUse(err) {
+		// The default port is taken (another agent on this machine):
+		// any free port works, peers learn it when they connect to us.
+		o.Logger.Warn("Default listen port is in use; listening on a random port", slog.Any("error", err))
+		a.host, err = transport.New(transport.Config{
+			Key: key, Listen: anyPort(listen), DeviceName: cfg.Name, ClientVersion: o.Version,
+			Handler: handler{a.model}, Logger: o.Logger, ReconnectMax: o.ReconnectMax,
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("starting transport: %w", err)
+	}
+	a.model.SetNetwork(network{a.host})
+
+	a.admin, err = admin.NewServer(admin.Options{Agent: a.model, Home: o.Home, Logger: o.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("starting admin API: %w", err)
+	}
+	adminAddr := cfg.Admin
+	if o.Admin != "" {
+		adminAddr = o.Admin
+	}
+	if err := a.admin.Listen(ctx, adminAddr); err != nil {
+		if o.Admin != "" || !isAddrInUse(err) {
+			return nil, fmt.Errorf("admin API: %w", err)
+		}
+		host, _, _ := net.SplitHostPort(adminAddr)
+		if err := a.admin.Listen(ctx, net.JoinHostPort(host, "0")); err != nil {
+			return nil, fmt.Errorf("admin API: %w", err)
+		}
+	}
+	a.model.SetAdminAddr(a.admin.Addr().String())
+	return a, nil
+}
+
+// defaultFolder adds ~/Shoal on the first run unless turned off.
+func defaultFolder(o Options, cfg *config.Config) error {
+	if o.NoDefaultFolder || cfg.DefaultFolder != nil {
+		return nil
+	}
+	yes := true
+	cfg.DefaultFolder = &yes
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return cfg.Save(o.Home)
+	}
+	p := filepath.Join(home, "Shoal")
+	if _, ok := cfg.Folder("default"); !ok {
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return fmt.Errorf("creating default folder: %w", err)
+		}
+		cfg.Folders = append(cfg.Folders, config.Folder{ID: "default", Label: "Shoal", Path: p})
+	}
+	return cfg.Save(o.Home)
+}
+
+func isAddrInUse(err error) bool {
+	return err != nil && (errors.Is(err, fs.ErrExist) || strings.Contains(err.Error(), "address already in use"))
+}
+
+// anyPort rewrites quic:// and tcp:// addresses to port 0.
+func anyPort(addrs []string) []string {
+	out := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		if i := strings.LastIndexByte(a, ':'); i > 0 && (strings.HasPrefix(a, "quic://") || strings.HasPrefix(a, "tcp://")) {
+			a = a[:i] + ":0"
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// ID returns the device ID.
+func (a *Agent) ID() identity.DeviceID { return a.key.ID() }
+
+// Model returns the sync engine.
+func (a *Agent) Model() *model.Model { return a.model }
+
+// Addrs returns the transport's listen addresses.
+func (a *Agent) Addrs() []string { return a.host.Addrs() }
+
+// AdminEndpoint returns how to reach the admin API.
+func (a *Agent) AdminEndpoint() admin.Endpoint { return a.admin.Endpoint() }
+
+// Run serves the agent until ctx is cancelled, then shuts everything down
+// in order and closes the index.
+func (a *Agent) Run(ctx context.Context) error {
+	defer a.closeAll()
+	fmt.Fprintf(a.opts.Stdout, "Shoal %s\nDevice ID: %s\n", a.opts.Version, a.key.ID())
+	for _, addr := range a.host.Addrs() {
+		fmt.Fprintf(a.opts.Stdout, "Listening on %s\n", addr)
+	}
+	fmt.Fprintf(a.opts.Stdout, "Admin API: http://%s (token in %s; the shoal CLI finds it by itself)\n",
+		a.admin.Addr(), filepath.Join(a.opts.Home, "admin.json"))
+	a.log.Info("Agent started", a.key.ID().LogAttr(), slog.Any("listen", a.host.Addrs()), slog.String("admin", a.admin.Addr().String()))
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	run := func(name string, fn func(context.Context) error) {
+		wg.Go(func() {
+			if err := fn(ctx); err != nil && ctx.Err() == nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		})
+	}
+	run("sync", a.model.Serve)
+	run("transport", a.host.Serve)
+	run("admin API", a.admin.Serve)
+	wg.Wait()
+	close(errs)
+	a.log.Info("Agent stopped")
+	return <-errs
+}
+
+func (a *Agent) closeAll() {
+	if a.host != nil {
+		a.host.Close()
+	}
+	if a.idx != nil {
+		if err := a.idx.Close(); err != nil {
+			a.log.Warn("Closing index failed", slog.Any("error", err))
+		}
+	}
+}

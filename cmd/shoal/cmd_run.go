@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// runOptions are the flags of `shoal run`; runAgent (run.go) starts the
+// agent with them.
+type runOptions struct {
+	Home            string   // absolute home directory
+	Listen          []string // --listen, repeatable; empty means the configured addresses
+	Admin           string   // --admin HOST:PORT; empty means the configured address
+	NoDefaultFolder bool     // --no-default-folder
+	Name            string   // --name; empty means the configured name
+	Stdout          io.Writer
+}
+
+func (c *cli) runCmd() *cobra.Command {
+	var opts runOptions
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the agent",
+		Long: `Run the sync agent in the foreground until interrupted.
+
+The first SIGINT or SIGTERM shuts the agent down cleanly; a second one
+exits at once. While it runs, the agent serves the admin API on a loopback
+address and records it in HOME/admin.json for the other commands.`,
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			home, err := c.home()
+			if err != nil {
+				return err
+			}
+			opts.Home = home
+			opts.Stdout = cmd.OutOrStdout()
+			ctx := cmd.Context()
+			stderr := cmd.ErrOrStderr()
+			stopNote := context.AfterFunc(ctx, func() {
+				if cause := context.Cause(ctx); cause != nil && cause != context.Canceled {
+					fmt.Fprintf(stderr, "shoal: %v; shutting down (send it again to exit at once)\n", cause)
+				}
+			})
+			defer stopNote()
+			return runAgent(ctx, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&opts.Listen, "listen", nil, "listen address, e.g. quic://0.0.0.0:22100 or tcp://0.0.0.0:22100 (repeatable; default from the configuration)")
+	f.StringVar(&opts.Admin, "admin", "", "admin API address HOST:PORT on a loopback interface (default from the configuration, 127.0.0.1:8384)")
+	f.BoolVar(&opts.NoDefaultFolder, "no-default-folder", false, "do not create the default folder ~/Shoal")
+	f.StringVar(&opts.Name, "name", "", "this device's name as shown to peers (default from the configuration, the host name)")
+	return cmd
+}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shoalsync/shoal/sync/model"
+)
+
+func (c *cli) statusCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the agent, its devices and folders",
+		Args:  exactArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			client, err := c.client()
+			if err != nil {
+				return err
+			}
+			st, err := client.Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), st)
+			}
+			return printStatus(cmd.OutOrStdout(), st, time.Now())
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+	return cmd
+}
+
+// printStatus writes the human form of st.
+func printStatus(w io.Writer, st model.Status, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Agent\t%s (%s)\n", orDash(st.Name), shortID(st.DeviceID, st.ShortID))
+	fmt.Fprintf(tw, "Device ID\t%s\n", st.DeviceID)
+	fmt.Fprintf(tw, "Version\t%s\n", orDash(st.Version))
+	if !st.StartedAt.IsZero() {
+		fmt.Fprintf(tw, "Uptime\t%s (since %s)\n", humanDuration(now.Sub(st.StartedAt)), st.StartedAt.Local().Format(time.DateTime))
+	}
+	fmt.Fprintf(tw, "Listening\t%s\n", orDash(strings.Join(st.ListenAddrs, ", ")))
+	fmt.Fprintf(tw, "Admin API\t%s\n", orDash(st.AdminAddr))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(w, "\nDevices (%d)\n", len(st.Devices))
+	if len(st.Devices) == 0 {
+		fmt.Fprintln(w, "  none; add one with 'shoal device add DEVICE_ID'")
+	} else {
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  ID\tNAME\tCONNECTION")
+		for _, d := range st.Devices {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", shortID(d.ID, d.ShortID), orDash(d.Name), connection(d))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+
+	fmt.Fprintf(w, "\nFolders (%d)\n", len(st.Folders))
+	if len(st.Folders) == 0 {
+		fmt.Fprintln(w, "  none; add one with 'shoal folder add PATH'")
+	} else {
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  ID\tLABEL\tPATH\tSTATE\tNEEDED")
+		for _, f := range st.Folders {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", f.ID, orDash(f.Label), f.Path, folderState(f), needed(f))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		printFolderErrors(w, st.Folders)
+	}
+
+	if len(st.Refused) > 0 {
+		fmt.Fprintf(w, "\nRefused devices (%d)\n", len(st.Refused))
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  ID\tADDRESS\tLAST SEEN\tATTEMPTS")
+		for _, r := range st.Refused {
+			fmt.Fprintf(tw, "  %s\t%s\t%s ago\t%d\n", shortID(r.ID, r.ShortID), orDash(r.Address), humanDuration(now.Sub(r.LastSeen)), r.Attempts)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintln(w, "  To accept one: shoal device add DEVICE_ID")
+		for _, r := range st.Refused {
+			fmt.Fprintf(w, "    %s\n", r.ID)
+		}
+	}
+	return nil
+}
+
+// folderState is the folder's state, "-" when unknown.
+func folderState(f model.FolderStatus) string {
+	if f.State == "" {
+		return "-"
+	}
+	return f.State
+}
+
+// needed describes what a folder still has to fetch.
+func needed(f model.FolderStatus) string {
+	if f.NeedFiles == 0 && f.NeedBytes == 0 {
+		return "up to date"
+	}
+	return fmt.Sprintf("%s, %s", plural(f.NeedFiles, "file"), humanBytes(f.NeedBytes))
+}
+
+// printFolderErrors lists folder and file errors under a folder table.
+func printFolderErrors(w io.Writer, fs []model.FolderStatus) {
+	const maxFileErrors = 10
+	for _, f := range fs {
+		if f.Error == "" && len(f.FileErrors) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "  %s:\n", f.ID)
+		if f.Error != "" {
+			fmt.Fprintf(w, "    error: %s\n", oneLine(f.Error))
+		}
+		for i, e := range f.FileErrors {
+			if i == maxFileErrors {
+				fmt.Fprintf(w, "    ... and %s more\n", plural(int64(len(f.FileErrors)-maxFileErrors), "file error"))
+				break
+			}
+			fmt.Fprintf(w, "    %s: %s\n", e.Path, oneLine(e.Error))
+		}
+	}
+}

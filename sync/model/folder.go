@@ -1,0 +1,323 @@
+package model
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoalsync/shoal/crypto/identity"
+	"github.com/shoalsync/shoal/index"
+	"github.com/shoalsync/shoal/sync/config"
+	"github.com/shoalsync/shoal/sync/fsutil"
+	"github.com/shoalsync/shoal/sync/scan"
+	"github.com/shoalsync/shoal/sync/watch"
+)
+
+// folder runs one folder: it owns the watcher, and serializes scans and
+// pulls in one loop so the scanner never hashes a file the puller is
+// replacing.
+type folder struct {
+	m    *Model
+	id   string
+	idx  *index.Folder
+	log  *slog.Logger
+	done chan struct{}
+
+	cancel context.CancelFunc // stops serve; set before serve starts
+
+	pullCh chan struct{} // capacity 1: a pull is wanted
+	scanCh chan struct{} // capacity 1: pendingScan has paths
+
+	pulledBytes atomic.Int64 // block bytes fetched from peers
+	reusedBytes atomic.Int64 // block bytes copied from local files
+
+	mu struct {
+		sync.Mutex
+		cfg         config.Folder
+		state       string
+		err         error
+		fileErrors  map[string]string
+		lastScan    time.Time
+		changed     chan struct{} // closed and replaced on each local index change
+		pendingScan []string
+		fullScan    bool
+	}
+}
+
+func newFolder(m *Model, fc config.Folder, idx *index.Folder) *folder {
+	f := &folder{
+		m:      m,
+		id:     fc.ID,
+		idx:    idx,
+		log:    m.log.With(slog.String("folder", fc.ID)),
+		done:   make(chan struct{}),
+		cancel: func() {},
+		pullCh: make(chan struct{}, 1),
+		scanCh: make(chan struct{}, 1),
+	}
+	f.mu.cfg = fc
+	f.mu.state = StateStopped
+	f.mu.changed = make(chan struct{})
+	f.mu.fileErrors = map[string]string{}
+	return f
+}
+
+func (f *folder) stop() {
+	f.cancel()
+	if f.idx != nil {
+		<-f.done
+	}
+}
+
+func (f *folder) setConfig(fc config.Folder) {
+	f.mu.Lock()
+	f.mu.cfg = fc
+	f.mu.Unlock()
+}
+
+func (f *folder) path() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mu.cfg.Path
+}
+
+func (f *folder) label() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mu.cfg.Label
+}
+
+func (f *folder) sharedWith(dev identity.DeviceID) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Contains(f.mu.cfg.Devices, dev.String())
+}
+
+func (f *folder) setState(s string) {
+	f.mu.Lock()
+	f.mu.state = s
+	f.mu.Unlock()
+}
+
+func (f *folder) setError(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err != nil && (f.mu.err == nil || f.mu.err.Error() != err.Error()) {
+		f.log.Error("Folder error", slog.Any("error", err))
+	}
+	f.mu.err = err
+	if err != nil {
+		f.mu.state = StateError
+	}
+}
+
+// localChanged returns a channel closed at the next local index change.
+func (f *folder) localChanged() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mu.changed
+}
+
+func (f *folder) notifyLocalChanged() {
+	f.mu.Lock()
+	close(f.mu.changed)
+	f.mu.changed = make(chan struct{})
+	f.mu.Unlock()
+}
+
+// pullSoon asks the folder loop to pull.
+func (f *folder) pullSoon() {
+	select {
+	case f.pullCh <- struct{}{}:
+	default:
+	}
+}
+
+// requestScan asks the folder loop to rescan paths ("" or nil: everything).
+func (f *folder) requestScan(paths []string, full bool) {
+	f.mu.Lock()
+	f.mu.pendingScan = append(f.mu.pendingScan, paths...)
+	f.mu.fullScan = f.mu.fullScan || full
+	f.mu.Unlock()
+	select {
+	case f.scanCh <- struct{}{}:
+	default:
+	}
+}
+
+func (f *folder) takeScan() (paths []string, full bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	paths, full = f.mu.pendingScan, f.mu.fullScan
+	f.mu.pendingScan, f.mu.fullScan = nil, false
+	return paths, full
+}
+
+func (f *folder) status() FolderStatus {
+	f.mu.Lock()
+	cfg, state, ferr, last := f.mu.cfg, f.mu.state, f.mu.err, f.mu.lastScan
+	var fe []FileError
+	for p, e := range f.mu.fileErrors {
+		fe = append(fe, FileError{Path: p, Error: e})
+	}
+	f.mu.Unlock()
+	slices.SortFunc(fe, func(a, b FileError) int {
+		if a.Path < b.Path {
+			return -1
+		}
+		return 1
+	})
+	st := FolderStatus{ID: cfg.ID, Label: cfg.Label, Path: cfg.Path, Devices: slices.Clone(cfg.Devices), State: state, FileErrors: fe,
+		PulledBytes: f.pulledBytes.Load(), ReusedBytes: f.reusedBytes.Load()}
+	if st.Devices == nil {
+		st.Devices = []string{}
+	}
+	if ferr != nil {
+		st.Error = ferr.Error()
+	}
+	if !last.IsZero() {
+		st.LastScan = &last
+	}
+	if f.idx != nil {
+		if c, err := f.idx.Counts(); err == nil {
+			st.LocalFiles, st.LocalBytes = c.LocalFiles, c.LocalBytes
+			st.GlobalFiles, st.GlobalBytes = c.GlobalFiles, c.GlobalBytes
+			st.NeedFiles, st.NeedBytes = c.NeedFiles, c.NeedBytes
+		}
+	}
+	return st
+}
+
+// ErrMarkerMissing means the folder's .shoal marker directory vanished
+// while its index has records: the path is probably an unmounted drive, and
+// treating it as "everything deleted" would spread deletes to every device.
+var ErrMarkerMissing = errors.New("folder marker missing")
+
+// checkRoot verifies the folder path and its marker, creating the marker
+// for a folder that has never been scanned.
+func (f *folder) checkRoot() error {
+	root := f.path()
+	fi, err := os.Stat(root)
+	if err != nil || !fi.IsDir() {
+		return fmt.Errorf("folder path %s is missing or not a directory", root)
+	}
+	marker := filepath.Join(root, fsutil.StateDir)
+	if _, err := os.Lstat(marker); err == nil {
+		return nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("checking folder marker: %w", err)
+	}
+	if f.idx.Sequence() > 0 {
+		return fmt.Errorf("%w: %s does not exist; if the folder was moved or its drive unmounted, put it back (to start over, remove and re-add the folder)", ErrMarkerMissing, marker)
+	}
+	if err := os.Mkdir(marker, 0o700); err != nil {
+		return fmt.Errorf("creating folder marker: %w", err)
+	}
+	return nil
+}
+
+// serve runs the folder until ctx ends.
+func (f *folder) serve(ctx context.Context) {
+	// Wait for a usable root.
+	retry := time.NewTimer(0)
+	defer retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-retry.C:
+		}
+		if err := f.checkRoot(); err != nil {
+			f.setError(err)
+			retry.Reset(f.m.opts.RetryInterval)
+			continue
+		}
+		break
+	}
+	f.setError(nil)
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	events := make(chan watch.Event, 1)
+	f.mu.Lock()
+	rescan := time.Duration(f.mu.cfg.RescanSeconds) * time.Second
+	f.mu.Unlock()
+	if rescan <= 0 {
+		rescan = time.Hour
+	}
+	w := watch.New(f.path(), watch.Options{Debounce: f.m.opts.Debounce, FullRescan: rescan, Logger: f.log})
+	wg.Go(func() {
+		if err := w.Serve(ctx, events); err != nil && ctx.Err() == nil {
+			f.log.Warn("Watcher stopped", slog.Any("error", err))
+		}
+	})
+
+	f.requestScan(nil, true)
+	retryPull := time.NewTimer(time.Hour)
+	retryPull.Stop()
+	defer retryPull.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-events:
+			f.requestScan(ev.Paths, ev.Full)
+			continue
+		case <-f.scanCh:
+			f.runScan(ctx)
+			f.pullSoon()
+		case <-f.pullCh:
+			if again := f.runPull(ctx); again {
+				retryPull.Reset(f.m.opts.RetryInterval)
+			}
+		case <-retryPull.C:
+			f.pullSoon()
+		}
+	}
+}
+
+func (f *folder) runScan(ctx context.Context) {
+	paths, full := f.takeScan()
+	if !full && len(paths) == 0 {
+		return
+	}
+	if err := f.checkRoot(); err != nil {
+		f.setError(err)
+		return
+	}
+	if full {
+		paths = nil
+	}
+	f.setState(StateScanning)
+	res, err := scan.Scan(ctx, scan.Options{Root: f.path(), Index: f.idx, LocalID: f.m.localID, Logger: f.log}, paths)
+	f.mu.Lock()
+	f.mu.lastScan = time.Now()
+	f.mu.Unlock()
+	if res.Changed > 0 {
+		f.notifyLocalChanged()
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			f.setError(fmt.Errorf("scanning: %w", err))
+		}
+		return
+	}
+	f.setError(nil)
+	f.setState(StateIdle)
+	if len(res.Retry) > 0 {
+		// Files still being written: look again once they settle.
+		f.log.Debug("Files changed while hashing; rescanning", slog.Int("count", len(res.Retry)))
+		time.AfterFunc(f.m.opts.Debounce, func() { f.requestScan(res.Retry, false) })
+	}
+}

@@ -1,0 +1,367 @@
+package model
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/shoalsync/shoal/crypto/identity"
+	"github.com/shoalsync/shoal/sync/fsutil"
+	"github.com/shoalsync/shoal/transport/wire"
+)
+
+// Index messages are cut at this many records or bytes.
+const (
+	indexBatchFiles = 1000
+	indexBatchBytes = 4 << 20
+)
+
+// peer is the model's side of one session.
+type peer struct {
+	conn   Conn
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // index senders
+
+	mu      sync.Mutex
+	senders map[string]context.CancelFunc // folder ID → running index sender
+}
+
+// Connected is called by the transport when a session is up.
+func (m *Model) Connected(c Conn) {
+	m.mu.Lock()
+	if old := m.mu.conns[c.ID()]; old != nil {
+		old.cancel()
+	}
+	base := m.mu.ctx
+	if base == nil {
+		base = context.Background()
+	}
+	ctx, cancel := context.WithCancel(base)
+	p := &peer{conn: c, ctx: ctx, cancel: cancel, senders: map[string]context.CancelFunc{}}
+	m.mu.conns[c.ID()] = p
+	m.mu.Unlock()
+	m.log.Info("Device connected", c.ID().LogAttr(), slog.String("addr", c.Info().Address), slog.String("transport", c.Info().Transport))
+	m.sendClusterConfig(p)
+	m.wakeFolders()
+}
+
+// Disconnected is called by the transport when a session ends.
+func (m *Model) Disconnected(c Conn, err error) {
+	m.mu.Lock()
+	p := m.mu.conns[c.ID()]
+	if p != nil && p.conn == c {
+		delete(m.mu.conns, c.ID())
+	} else {
+		p = nil
+	}
+	m.mu.Unlock()
+	if p != nil {
+		p.cancel()
+		p.wg.Wait()
+	}
+	m.log.Info("Device disconnected", c.ID().LogAttr(), slog.Any("reason", err))
+}
+
+func (m *Model) peerFor(id identity.DeviceID) *peer {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.mu.conns[id]
+}
+
+// connected returns the sessions of the given devices that are up.
+func (m *Model) connected(devs []identity.DeviceID) []Conn {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Conn
+	for _, d := range devs {
+		if p := m.mu.conns[d]; p != nil {
+			out = append(out, p.conn)
+		}
+	}
+	return out
+}
+
+func (m *Model) wakeFolders() {
+	m.mu.Lock()
+	fs := m.folderListLocked()
+	m.mu.Unlock()
+	for _, f := range fs {
+		f.pullSoon()
+	}
+}
+
+// sendClusterConfigs resends the cluster config to every connected device.
+func (m *Model) sendClusterConfigs() {
+	m.mu.Lock()
+	peers := make([]*peer, 0, len(m.mu.conns))
+	for _, p := range m.mu.conns {
+		peers = append(peers, p)
+	}
+	m.mu.Unlock()
+	for _, p := range peers {
+		m.sendClusterConfig(p)
+	}
+}
+
+// sharedFolders returns the folders this device shares with dev.
+func (m *Model) sharedFolders(dev identity.DeviceID) []*folder {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*folder
+	for _, f := range m.folderListLocked() {
+		if f.sharedWith(dev) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (m *Model) sendClusterConfig(p *peer) {
+	dev := p.conn.ID()
+	cc := &wire.ClusterConfig{}
+	for _, f := range m.sharedFolders(dev) {
+		if f.idx == nil {
+			continue
+		}
+		rIdx, rSeq, err := f.idx.RemoteState(dev)
+		if err != nil {
+			m.log.Warn("Reading remote index state failed", dev.LogAttr(), slog.Any("error", err))
+			continue
+		}
+		cc.Folders = append(cc.Folders, &wire.Folder{
+			Id:    f.id,
+			Label: f.label(),
+			Devices: []*wire.FolderDevice{
+				{Id: m.local.Bytes(), IndexId: f.idx.IndexID(), MaxSequence: f.idx.Sequence()},
+				{Id: dev.Bytes(), IndexId: rIdx, MaxSequence: rSeq},
+			},
+		})
+	}
+	if err := p.conn.Send(p.ctx, &wire.Message{Payload: &wire.Message_ClusterConfig{ClusterConfig: cc}}); err != nil {
+		m.log.Debug("Sending cluster config failed", dev.LogAttr(), slog.Any("error", err))
+	}
+}
+
+// Message handles a non-request message from a device, in arrival order.
+func (m *Model) Message(c Conn, msg *wire.Message) {
+	if err := wire.Validate(msg); err != nil {
+		m.log.Warn("Invalid message from device", c.ID().LogAttr(), slog.Any("error", err))
+		c.Close(fmt.Sprintf("invalid message: %v", err))
+		return
+	}
+	p := m.peerFor(c.ID())
+	if p == nil || p.conn != c {
+		return
+	}
+	switch pl := msg.Payload.(type) {
+	case *wire.Message_ClusterConfig:
+		m.handleClusterConfig(p, pl.ClusterConfig)
+	case *wire.Message_Index:
+		if err := m.handleIndex(p, pl.Index); err != nil {
+			m.log.Warn("Rejected index from device", c.ID().LogAttr(), slog.Any("error", err))
+			c.Close(err.Error())
+		}
+	case *wire.Message_Ping, *wire.Message_Hello:
+	default:
+		m.log.Debug("Ignoring unexpected message", c.ID().LogAttr(), slog.String("type", fmt.Sprintf("%T", pl)))
+	}
+}
+
+func (m *Model) handleClusterConfig(p *peer, cc *wire.ClusterConfig) {
+	dev := p.conn.ID()
+	offered := map[string]*wire.Folder{}
+	for _, f := range cc.Folders {
+		offered[f.Id] = f
+	}
+	for _, f := range m.sharedFolders(dev) {
+		wf, ok := offered[f.id]
+		if !ok || f.idx == nil {
+			continue
+		}
+		// What the peer has of our index decides where we resume.
+		from, reset := int64(0), true
+		for _, d := range wf.Devices {
+			if bytes.Equal(d.Id, m.local.Bytes()) && d.IndexId == f.idx.IndexID() {
+				from, reset = d.MaxSequence, false
+			}
+		}
+		m.startIndexSender(p, f, from, reset)
+	}
+	for id := range offered {
+		if m.folderByID(id) == nil {
+			m.log.Info("Device offers a folder this device does not have", dev.LogAttr(), slog.String("folder", id))
+		}
+	}
+}
+
+// startIndexSender (re)starts the goroutine that streams our index of f to p.
+func (m *Model) startIndexSender(p *peer, f *folder, from int64, reset bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if cancel := p.senders[f.id]; cancel != nil {
+		cancel()
+	}
+	ctx, cancel := context.WithCancel(p.ctx)
+	p.senders[f.id] = cancel
+	p.wg.Go(func() {
+		if err := m.sendIndex(ctx, p, f, from, reset); err != nil && ctx.Err() == nil {
+			m.log.Debug("Index sender stopped", p.conn.ID().LogAttr(), slog.String("folder", f.id), slog.Any("error", err))
+		}
+	})
+}
+
+var errBatchFull = errors.New("batch full")
+
+// sendIndex sends our records with sequence > from, then every later change,
+// until ctx ends.
+func (m *Model) sendIndex(ctx context.Context, p *peer, f *folder, from int64, reset bool) error {
+	seq := from
+	first := true
+	for {
+		changed := f.localChanged() // take the channel before reading, so no change is missed
+		for {
+			var batch []*wire.FileInfo
+			size := 0
+			last := seq
+			err := f.idx.LocalSince(seq, func(fi *wire.FileInfo) error {
+				batch = append(batch, fi)
+				size += proto.Size(fi)
+				last = fi.Sequence
+				if len(batch) >= indexBatchFiles || size >= indexBatchBytes {
+					return errBatchFull
+				}
+				return nil
+			})
+			full := errors.Is(err, errBatchFull)
+			if err != nil && !full {
+				return fmt.Errorf("reading index: %w", err)
+			}
+			if len(batch) == 0 && !(first && reset) {
+				break
+			}
+			msg := &wire.Index{Folder: f.id, IndexId: f.idx.IndexID(), ReplaceAll: first && reset, Files: batch, LastSequence: last}
+			if err := p.conn.Send(ctx, &wire.Message{Payload: &wire.Message_Index{Index: msg}}); err != nil {
+				return fmt.Errorf("sending index: %w", err)
+			}
+			first = false
+			seq = last
+			if !full {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+		}
+	}
+}
+
+func (m *Model) handleIndex(p *peer, ix *wire.Index) error {
+	dev := p.conn.ID()
+	f := m.folderByID(ix.Folder)
+	if f == nil || !f.sharedWith(dev) || f.idx == nil {
+		return fmt.Errorf("index for folder %q that is not shared with this device", ix.Folder)
+	}
+	if !ix.ReplaceAll {
+		cur, _, err := f.idx.RemoteState(dev)
+		if err != nil {
+			return fmt.Errorf("reading remote state: %w", err)
+		}
+		if cur != ix.IndexId {
+			return fmt.Errorf("index update for folder %s with index ID %x, expected %x", ix.Folder, ix.IndexId, cur)
+		}
+	}
+	if err := f.idx.UpdateRemote(dev, ix.IndexId, ix.ReplaceAll, ix.Files, ix.LastSequence); err != nil {
+		return fmt.Errorf("recording index: %w", err)
+	}
+	f.pullSoon()
+	return nil
+}
+
+// Request serves a block request from a device.
+func (m *Model) Request(ctx context.Context, c Conn, r *wire.Request) *wire.Response {
+	resp := &wire.Response{Id: r.Id}
+	if err := wire.ValidateRequest(r); err != nil {
+		resp.Code = wire.ErrorCode_ERROR_CODE_GENERIC
+		return resp
+	}
+	f := m.folderByID(r.Folder)
+	if f == nil || !f.sharedWith(c.ID()) || f.idx == nil {
+		resp.Code = wire.ErrorCode_ERROR_CODE_NO_SUCH_FOLDER
+		return resp
+	}
+	data, err := f.readBlock(ctx, r.Hash, r.Size)
+	if err != nil {
+		resp.Code = wire.ErrorCode_ERROR_CODE_NO_SUCH_BLOCK
+		return resp
+	}
+	resp.Data = data
+	return resp
+}
+
+// readBlock finds a local copy of a block by hash and returns it after
+// checking the hash, trying every location the index knows.
+func (f *folder) readBlock(ctx context.Context, hash []byte, size int32) ([]byte, error) {
+	var data []byte
+	var lastErr error = errNoSuchBlock
+	root := f.path()
+	err := f.idx.BlockLocations(hash, func(name string, offset int64, bsize int32) bool {
+		if ctx.Err() != nil {
+			return false
+		}
+		if size > 0 && bsize != size {
+			return true
+		}
+		b, err := readAt(root, name, offset, bsize)
+		if err != nil {
+			lastErr = err
+			return true
+		}
+		if h := sha256.Sum256(b); !bytes.Equal(h[:], hash) {
+			lastErr = fmt.Errorf("block of %s at %d changed on disk", name, offset)
+			return true
+		}
+		data = b
+		return false
+	})
+	if err != nil {
+		return nil, err
+	}
+	if data == nil {
+		return nil, lastErr
+	}
+	return data, nil
+}
+
+var errNoSuchBlock = errors.New("no local copy of block")
+
+func readAt(root, name string, offset int64, size int32) ([]byte, error) {
+	if err := fsutil.CheckParents(root, name); err != nil {
+		return nil, err
+	}
+	fd, err := fsutil.OpenNoFollow(fsutil.Native(root, name))
+	if err != nil {
+		return nil, err
+	}
+	defer fd.Close()
+	b := make([]byte, size)
+	if _, err := fd.ReadAt(b, offset); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return b, nil
+}
+
+// devicesOf converts availability lists, dropping this device.
+func (m *Model) remoteOnly(devs []identity.DeviceID) []identity.DeviceID {
+	return slices.DeleteFunc(slices.Clone(devs), func(d identity.DeviceID) bool { return d == m.local })
+}

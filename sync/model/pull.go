@@ -1,0 +1,710 @@
+package model
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shoalsync/shoal/crypto/identity"
+	"github.com/shoalsync/shoal/index"
+	"github.com/shoalsync/shoal/sync/fsutil"
+	"github.com/shoalsync/shoal/transport/wire"
+)
+
+// blocksInFlight bounds concurrent block fetches per file.
+const blocksInFlight = 16
+
+var (
+	// errRescan means the file on disk differs from our record: it has
+	// local changes the scanner has not seen yet, so overwriting it could
+	// lose them. The folder rescans it and pulls again.
+	errRescan  = errors.New("local file changed since the last scan")
+	errNoPeers = errors.New("no connected device has this file")
+)
+
+type need struct {
+	g     index.GlobalEntry
+	local *index.LocalFile
+}
+
+// runPull pulls everything this device needs. It reports whether some
+// files failed and a retry should be scheduled.
+func (f *folder) runPull(ctx context.Context) (retry bool) {
+	for ctx.Err() == nil {
+		progress, failed, err := f.pullOnce(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				f.setError(fmt.Errorf("pulling: %w", err))
+			}
+			return true
+		}
+		if failed == 0 {
+			f.setStateUnlessError(StateIdle)
+			return false
+		}
+		if progress == 0 {
+			f.setStateUnlessError(StateIdle)
+			return true
+		}
+	}
+	return false
+}
+
+func (f *folder) setStateUnlessError(s string) {
+	f.mu.Lock()
+	if f.mu.err == nil {
+		f.mu.state = s
+	}
+	f.mu.Unlock()
+}
+
+// pullOnce makes one pass over the need list: directories first (parents
+// before children), then files and symlinks in parallel, then deletions
+// (children before parents). Creating before deleting lets a moved file be
+// rebuilt from its old copy.
+func (f *folder) pullOnce(ctx context.Context) (progress, failed int, err error) {
+	var dirs, files, dels []need
+	err = f.idx.Need(func(g index.GlobalEntry, local *index.LocalFile) error {
+		n := need{g: g}
+		if local != nil {
+			l := *local
+			n.local = &l
+		}
+		switch {
+		case g.Winner.Deleted:
+			dels = append(dels, n)
+		case g.Winner.Type == wire.FileType_FILE_TYPE_DIRECTORY:
+			dirs = append(dirs, n)
+		default:
+			files = append(files, n)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("listing needed files: %w", err)
+	}
+	if len(dirs)+len(files)+len(dels) == 0 {
+		f.clearFileErrors(nil)
+		return 0, 0, nil
+	}
+	if err := f.checkRoot(); err != nil {
+		return 0, 0, err
+	}
+	f.setStateUnlessError(StateSyncing)
+
+	c := newCommitter(f)
+	defer c.close()
+	attempted := map[string]bool{}
+	handle := func(n need, lf index.LocalFile, err error) {
+		name := n.g.Winner.Name
+		switch {
+		case err == nil:
+			c.add(lf)
+			f.setFileError(name, nil)
+			progress++
+		case errors.Is(err, errRescan):
+			f.requestScan([]string{name}, false)
+		case ctx.Err() != nil:
+		default:
+			f.setFileError(name, err)
+			failed++
+		}
+	}
+
+	for _, n := range dirs { // Need visits names in order: parents first
+		attempted[n.g.Winner.Name] = true
+		lf, err := f.pullDir(n)
+		handle(n, lf, err)
+	}
+
+	var mu sync.Mutex
+	work := make(chan need)
+	var wg sync.WaitGroup
+	for range f.m.opts.PullWorkers {
+		wg.Go(func() {
+			for n := range work {
+				lf, err := f.pullEntry(ctx, n)
+				mu.Lock()
+				handle(n, lf, err)
+				mu.Unlock()
+			}
+		})
+	}
+	for _, n := range files {
+		attempted[n.g.Winner.Name] = true
+		select {
+		case work <- n:
+		case <-ctx.Done():
+		}
+	}
+	close(work)
+	wg.Wait()
+	c.flush()
+
+	slices.SortFunc(dels, func(a, b need) int { return strings.Compare(b.g.Winner.Name, a.g.Winner.Name) })
+	for _, n := range dels {
+		if ctx.Err() != nil {
+			break
+		}
+		attempted[n.g.Winner.Name] = true
+		lf, err := f.pullDelete(n)
+		handle(n, lf, err)
+	}
+	if err := c.close(); err != nil {
+		return progress, failed, err
+	}
+	f.clearFileErrors(attempted)
+	return progress, failed, ctx.Err()
+}
+
+// committer batches local-record updates of finished files into index
+// commits, committing at once when nothing else is ready so a single edit is
+// announced without delay.
+type committer struct {
+	f    *folder
+	ch   chan index.LocalFile
+	done chan struct{}
+	err  error
+	mu   sync.Mutex
+	// flushed is signalled after the committer has written everything
+	// queued before a flush request.
+	flushReq chan chan struct{}
+	once     sync.Once
+}
+
+func newCommitter(f *folder) *committer {
+	c := &committer{f: f, ch: make(chan index.LocalFile, 256), done: make(chan struct{}), flushReq: make(chan chan struct{})}
+	go c.run()
+	return c
+}
+
+func (c *committer) add(lf index.LocalFile) { c.ch <- lf }
+
+func (c *committer) run() {
+	defer close(c.done)
+	var batch []index.LocalFile
+	commit := func() {
+		if len(batch) == 0 {
+			return
+		}
+		if err := c.f.idx.UpdateLocal(batch); err != nil {
+			c.mu.Lock()
+			c.err = fmt.Errorf("recording pulled files: %w", err)
+			c.mu.Unlock()
+		} else {
+			c.f.notifyLocalChanged()
+		}
+		batch = batch[:0]
+	}
+	for {
+		select {
+		case lf, ok := <-c.ch:
+			if !ok {
+				commit()
+				return
+			}
+			batch = append(batch, lf)
+			// Take whatever else is ready, then commit.
+			for len(batch) < 1000 {
+				select {
+				case lf, ok := <-c.ch:
+					if !ok {
+						commit()
+						return
+					}
+					batch = append(batch, lf)
+					continue
+				default:
+				}
+				break
+			}
+			commit()
+		case ack := <-c.flushReq:
+			// Everything added before the request is in c.ch ahead of it
+			// only if we drain first.
+			for {
+				select {
+				case lf := <-c.ch:
+					batch = append(batch, lf)
+					continue
+				default:
+				}
+				break
+			}
+			commit()
+			close(ack)
+		}
+	}
+}
+
+// flush waits until everything added so far is committed.
+func (c *committer) flush() {
+	ack := make(chan struct{})
+	select {
+	case c.flushReq <- ack:
+		<-ack
+	case <-c.done:
+	}
+}
+
+func (c *committer) close() error {
+	c.once.Do(func() { close(c.ch) })
+	<-c.done
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (f *folder) setFileError(name string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err == nil {
+		delete(f.mu.fileErrors, name)
+		return
+	}
+	if _, had := f.mu.fileErrors[name]; !had {
+		f.log.Warn("Pulling file failed", slog.String("path", name), slog.Any("error", err))
+	}
+	f.mu.fileErrors[name] = err.Error()
+}
+
+// clearFileErrors drops errors of files that are no longer needed.
+func (f *folder) clearFileErrors(attempted map[string]bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for p := range f.mu.fileErrors {
+		if !attempted[p] {
+			delete(f.mu.fileErrors, p)
+		}
+	}
+}
+
+// newRecord is the local record after adopting the winner. When our
+// version was concurrent with it, the versions are merged so the result
+// dominates both and other devices that still hold our old version settle
+// on it without a second conflict.
+func (f *folder) newRecord(n need, abs string) (index.LocalFile, error) {
+	w := n.g.Winner
+	rec := &wire.FileInfo{
+		Name: w.Name, Type: w.Type, Size: w.Size, Permissions: w.Permissions,
+		ModifiedS: w.ModifiedS, ModifiedNs: w.ModifiedNs, ModifiedBy: w.ModifiedBy,
+		Version: index.Clone(w.Version), Deleted: w.Deleted, Blocks: w.Blocks,
+		SymlinkTarget: w.SymlinkTarget, BlockSize: w.BlockSize, BlocksHash: w.BlocksHash,
+	}
+	if n.local != nil && index.Compare(n.local.Info.Version, w.Version) == index.Concurrent {
+		rec.Version = index.Merge(n.local.Info.Version, w.Version)
+	}
+	lf := index.LocalFile{Info: rec}
+	if !w.Deleted {
+		fi, err := os.Lstat(abs)
+		if err != nil {
+			return lf, fmt.Errorf("checking result: %w", err)
+		}
+		lf.Inode = fsutil.Inode(fi)
+	}
+	return lf, nil
+}
+
+// onDisk checks that what is on disk at abs is what our local record says
+// (or that nothing is there when we have no live record). Anything else
+// is a local change the scanner has not seen yet.
+func onDisk(local *index.LocalFile, abs string) (fs.FileInfo, error) {
+	fi, err := os.Lstat(abs)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // deleted locally, not yet scanned: the remote version may come back
+	}
+	if err != nil {
+		return nil, err
+	}
+	if local == nil || local.Info.Deleted {
+		if fi.IsDir() {
+			return fi, nil // an existing directory holds nothing to lose
+		}
+		return fi, errRescan
+	}
+	r := local.Info
+	switch r.Type {
+	case wire.FileType_FILE_TYPE_DIRECTORY:
+		if !fi.IsDir() {
+			return fi, errRescan
+		}
+	case wire.FileType_FILE_TYPE_SYMLINK:
+		t, err := os.Readlink(abs)
+		if err != nil || fi.Mode()&fs.ModeSymlink == 0 || t != r.SymlinkTarget {
+			return fi, errRescan
+		}
+	default:
+		if !fi.Mode().IsRegular() || fi.Size() != r.Size || fi.ModTime().Unix() != r.ModifiedS ||
+			int32(fi.ModTime().Nanosecond()) != r.ModifiedNs || (local.Inode != 0 && local.Inode != fsutil.Inode(fi)) {
+			return fi, errRescan
+		}
+	}
+	return fi, nil
+}
+
+func (f *folder) target(name string) (string, error) {
+	if err := wire.ValidName(name); err != nil {
+		return "", err
+	}
+	root := f.path()
+	if err := fsutil.CheckParents(root, name); err != nil {
+		return "", err
+	}
+	return fsutil.Native(root, name), nil
+}
+
+func (f *folder) pullDir(n need) (index.LocalFile, error) {
+	w := n.g.Winner
+	abs, err := f.target(w.Name)
+	if err != nil {
+		return index.LocalFile{}, err
+	}
+	fi, err := onDisk(n.local, abs)
+	if err != nil {
+		return index.LocalFile{}, err
+	}
+	if fi != nil && !fi.IsDir() {
+		if err := f.moveToConflict(n, abs); err != nil {
+			return index.LocalFile{}, err
+		}
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return index.LocalFile{}, fmt.Errorf("creating directory: %w", err)
+	}
+	if err := os.Chmod(abs, fs.FileMode(w.Permissions&0o777)|0o700); err != nil {
+		return index.LocalFile{}, fmt.Errorf("setting mode: %w", err)
+	}
+	return f.newRecord(n, abs)
+}
+
+// pullEntry brings a file or symlink up to the winner.
+func (f *folder) pullEntry(ctx context.Context, n need) (index.LocalFile, error) {
+	w := n.g.Winner
+	abs, err := f.target(w.Name)
+	if err != nil {
+		return index.LocalFile{}, err
+	}
+	if err := os.MkdirAll(path.Dir(abs), 0o755); err != nil {
+		return index.LocalFile{}, fmt.Errorf("creating parent directory: %w", err)
+	}
+	fi, err := onDisk(n.local, abs)
+	if err != nil {
+		return index.LocalFile{}, err
+	}
+	conflict := fi != nil && n.local != nil && !n.local.Info.Deleted &&
+		index.Compare(n.local.Info.Version, w.Version) == index.Concurrent && !index.SameContent(n.local.Info, w)
+
+	if w.Type == wire.FileType_FILE_TYPE_SYMLINK {
+		tmp := tempName(abs, []byte(w.SymlinkTarget))
+		os.Remove(tmp)
+		if err := os.Symlink(w.SymlinkTarget, tmp); err != nil {
+			return index.LocalFile{}, fmt.Errorf("creating symlink: %w", err)
+		}
+		if err := f.install(n, tmp, abs, fi, conflict); err != nil {
+			os.Remove(tmp)
+			return index.LocalFile{}, err
+		}
+		return f.newRecord(n, abs)
+	}
+
+	// Same content already here (a metadata change, or both sides made the
+	// same edit): fix mode and time in place.
+	if fi != nil && fi.Mode().IsRegular() && n.local != nil && !n.local.Info.Deleted && n.local.Info.Type == w.Type &&
+		n.local.Info.Size == w.Size && bytes.Equal(n.local.Info.BlocksHash, w.BlocksHash) {
+		if err := os.Chmod(abs, fs.FileMode(w.Permissions&0o777)); err != nil {
+			return index.LocalFile{}, fmt.Errorf("setting mode: %w", err)
+		}
+		mt := time.Unix(w.ModifiedS, int64(w.ModifiedNs))
+		if err := os.Chtimes(abs, mt, mt); err != nil {
+			return index.LocalFile{}, fmt.Errorf("setting mtime: %w", err)
+		}
+		return f.newRecord(n, abs)
+	}
+
+	tmp := tempName(abs, w.BlocksHash)
+	if err := f.fill(ctx, n, tmp); err != nil {
+		return index.LocalFile{}, err
+	}
+	if err := f.install(n, tmp, abs, fi, conflict); err != nil {
+		return index.LocalFile{}, err
+	}
+	return f.newRecord(n, abs)
+}
+
+// install renames tmp into place at abs, first moving a conflicting local
+// version aside and re-checking that nothing changed meanwhile.
+func (f *folder) install(n need, tmp, abs string, fi fs.FileInfo, conflict bool) error {
+	if _, err := onDisk(n.local, abs); err != nil {
+		return err
+	}
+	if conflict {
+		if err := f.moveToConflict(n, abs); err != nil {
+			return err
+		}
+	} else if fi != nil && fi.IsDir() {
+		if err := os.Remove(abs); err != nil { // only an empty directory can give way
+			return fmt.Errorf("replacing directory with a file: %w", err)
+		}
+	}
+	if err := os.Rename(tmp, abs); err != nil {
+		return fmt.Errorf("installing file: %w", err)
+	}
+	return nil
+}
+
+// moveToConflict renames the local version at abs to its conflict name and
+// has it scanned, so it syncs like any file.
+func (f *folder) moveToConflict(n need, abs string) error {
+	loser := n.local.Info
+	name := ConflictName(loser.Name, time.Unix(loser.ModifiedS, int64(loser.ModifiedNs)), f.m.shortName(loser.ModifiedBy))
+	cabs := fsutil.Native(f.path(), name)
+	if _, err := os.Lstat(cabs); err == nil {
+		// The same conflict was already saved (by us or a peer).
+		if same, _ := sameFile(abs, cabs); !same {
+			for i := 1; ; i++ {
+				alt := fmt.Sprintf("%s~%d", cabs, i)
+				if _, err := os.Lstat(alt); errors.Is(err, fs.ErrNotExist) {
+					cabs = alt
+					break
+				}
+			}
+		}
+	}
+	if err := os.Rename(abs, cabs); err != nil {
+		return fmt.Errorf("saving conflict copy: %w", err)
+	}
+	rel := strings.TrimPrefix(strings.TrimPrefix(cabs, f.path()), string(os.PathSeparator))
+	f.log.Info("Concurrent change; kept the other version as a conflict copy", slog.String("path", loser.Name), slog.String("copy", rel))
+	f.requestScan([]string{pathToSlash(rel)}, false)
+	return nil
+}
+
+func pathToSlash(p string) string { return strings.ReplaceAll(p, string(os.PathSeparator), "/") }
+
+func sameFile(a, b string) (bool, error) {
+	x, err := os.ReadFile(a)
+	if err != nil {
+		return false, err
+	}
+	y, err := os.ReadFile(b)
+	if err != nil {
+		return false, err
+	}
+	return bytes.Equal(x, y), nil
+}
+
+// ConflictName returns NAME.sync-conflict-YYYYMMDD-HHMMSS-SHORTID.EXT for a
+// losing version modified at t by the device with the given short ID.
+func ConflictName(name string, t time.Time, short string) string {
+	dir, base := path.Split(name)
+	ext := path.Ext(base)
+	stem := strings.TrimSuffix(base, ext)
+	if stem == "" { // ".bashrc"
+		stem, ext = base, ""
+	}
+	return dir + stem + ".sync-conflict-" + t.UTC().Format("20060102-150405") + "-" + short + ext
+}
+
+// tempName is the hidden temporary file for a version: same directory, and
+// a name derived from the content hash so an interrupted pull finds and
+// reuses it.
+func tempName(abs string, hash []byte) string {
+	dir, base := path.Split(abs)
+	if len(base) > 180 {
+		base = base[:180]
+	}
+	h := sha256.Sum256(hash)
+	return dir + fsutil.TempPrefix + base + "." + hex.EncodeToString(h[:4])
+}
+
+// fill makes tmp hold the winner's content: blocks already in tmp (an
+// interrupted earlier pull) are kept, blocks found in local files are
+// copied, and the rest are fetched from peers in parallel. Every block is
+// verified before it is written.
+func (f *folder) fill(ctx context.Context, n need, tmp string) error {
+	w := n.g.Winner
+	fd, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("opening temporary file: %w", err)
+	}
+	ok := false
+	defer func() {
+		fd.Close()
+		if !ok && ctx.Err() == nil {
+			// Keep partial data for a resume unless it is useless.
+			if st, err := os.Stat(tmp); err == nil && st.Size() == 0 {
+				os.Remove(tmp)
+			}
+		}
+	}()
+	st, err := fd.Stat()
+	if err != nil {
+		return fmt.Errorf("opening temporary file: %w", err)
+	}
+	existing := st.Size()
+	if existing != w.Size {
+		if err := fd.Truncate(w.Size); err != nil {
+			return fmt.Errorf("sizing temporary file: %w", err)
+		}
+	}
+
+	var missing []*wire.BlockInfo
+	buf := make([]byte, 0)
+	for _, b := range w.Blocks {
+		if b.Offset+int64(b.Size) <= existing {
+			if cap(buf) < int(b.Size) {
+				buf = make([]byte, b.Size)
+			}
+			buf = buf[:b.Size]
+			if _, err := fd.ReadAt(buf, b.Offset); err == nil {
+				if h := sha256.Sum256(buf); bytes.Equal(h[:], b.Hash) {
+					continue // already there from an interrupted pull
+				}
+			}
+		}
+		if data, err := f.readBlock(ctx, b.Hash, b.Size); err == nil {
+			if _, err := fd.WriteAt(data, b.Offset); err != nil {
+				return fmt.Errorf("writing temporary file: %w", err)
+			}
+			f.reusedBytes.Add(int64(b.Size))
+			continue
+		}
+		missing = append(missing, b)
+	}
+
+	if len(missing) > 0 {
+		avail := f.m.remoteOnly(n.g.Availability)
+		if err := f.fetchAll(ctx, w, avail, missing, fd); err != nil {
+			return err
+		}
+	}
+	if err := fd.Sync(); err != nil {
+		return fmt.Errorf("syncing temporary file: %w", err)
+	}
+	if err := fd.Chmod(fs.FileMode(w.Permissions & 0o777)); err != nil {
+		return fmt.Errorf("setting mode: %w", err)
+	}
+	if err := fd.Close(); err != nil {
+		return fmt.Errorf("closing temporary file: %w", err)
+	}
+	mt := time.Unix(w.ModifiedS, int64(w.ModifiedNs))
+	if err := os.Chtimes(tmp, mt, mt); err != nil {
+		return fmt.Errorf("setting mtime: %w", err)
+	}
+	ok = true
+	return nil
+}
+
+// fetchAll fetches blocks from the devices that have the file, spreading
+// requests over all of them, blocksInFlight at a time.
+func (f *folder) fetchAll(ctx context.Context, w *wire.FileInfo, avail []identity.DeviceID, blocks []*wire.BlockInfo, fd *os.File) error {
+	if len(f.m.connected(avail)) == 0 {
+		return errNoPeers
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, blocksInFlight)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for i, b := range blocks {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			data, err := f.fetch(ctx, w, b, avail, i)
+			if err == nil {
+				_, err = fd.WriteAt(data, b.Offset)
+				if err != nil {
+					err = fmt.Errorf("writing temporary file: %w", err)
+				}
+			}
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+					cancel()
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
+// fetch gets one block from the first device that serves it with the right
+// hash, starting with a different device for each block.
+func (f *folder) fetch(ctx context.Context, w *wire.FileInfo, b *wire.BlockInfo, avail []identity.DeviceID, start int) ([]byte, error) {
+	conns := f.m.connected(avail)
+	if len(conns) == 0 {
+		return nil, errNoPeers
+	}
+	var lastErr error
+	for i := range conns {
+		c := conns[(start+i)%len(conns)]
+		resp, err := c.Request(ctx, &wire.Request{Folder: f.id, Hash: b.Hash, Size: b.Size, Name: w.Name, Offset: b.Offset})
+		if err != nil {
+			lastErr = fmt.Errorf("requesting block from %s: %w", c.ID().Short(), err)
+			continue
+		}
+		if resp.Code != wire.ErrorCode_ERROR_CODE_NONE {
+			lastErr = fmt.Errorf("device %s: %s", c.ID().Short(), resp.Code)
+			continue
+		}
+		if h := sha256.Sum256(resp.Data); len(resp.Data) != int(b.Size) || !bytes.Equal(h[:], b.Hash) {
+			f.log.Warn("Device sent a block with the wrong hash; discarded", c.ID().LogAttr(), slog.String("path", w.Name), slog.Int64("offset", b.Offset))
+			lastErr = fmt.Errorf("device %s sent a corrupt block", c.ID().Short())
+			continue
+		}
+		f.pulledBytes.Add(int64(len(resp.Data)))
+		return resp.Data, nil
+	}
+	return nil, lastErr
+}
+
+// pullDelete applies a deletion.
+func (f *folder) pullDelete(n need) (index.LocalFile, error) {
+	w := n.g.Winner
+	abs, err := f.target(w.Name)
+	if err != nil {
+		return index.LocalFile{}, err
+	}
+	if n.local != nil && !n.local.Info.Deleted {
+		fi, err := onDisk(n.local, abs)
+		if err != nil {
+			return index.LocalFile{}, err
+		}
+		if fi != nil {
+			if err := os.Remove(abs); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				if fi.IsDir() {
+					return index.LocalFile{}, fmt.Errorf("directory is not empty; kept: %w", err)
+				}
+				return index.LocalFile{}, fmt.Errorf("deleting: %w", err)
+			}
+		}
+	}
+	return f.newRecord(n, abs)
+}
+
+var _ = io.EOF
