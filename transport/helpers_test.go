@@ -73,10 +73,10 @@ func sortedKeys(t testing.TB, n int) []*identity.Key {
 
 // recorder is a Handler that records what it sees.
 type recorder struct {
-	name    string
-	request func(ctx context.Context, s *Session, r *wire.Request) *wire.Response
+	name string
 
 	mu           sync.Mutex
+	request      func(ctx context.Context, s *Session, r *wire.Request) *wire.Response
 	connected    []*Session
 	disconnected []error
 	msgs         map[identity.DeviceID][]*wire.Message
@@ -104,9 +104,19 @@ func (r *recorder) Message(s *Session, m *wire.Message) {
 	r.mu.Unlock()
 }
 
+// onRequest sets the function answering requests; nil echoes the hash.
+func (r *recorder) onRequest(f func(ctx context.Context, s *Session, r *wire.Request) *wire.Response) {
+	r.mu.Lock()
+	r.request = f
+	r.mu.Unlock()
+}
+
 func (r *recorder) Request(ctx context.Context, s *Session, req *wire.Request) *wire.Response {
-	if r.request != nil {
-		return r.request(ctx, s, req)
+	r.mu.Lock()
+	f := r.request
+	r.mu.Unlock()
+	if f != nil {
+		return f(ctx, s, req)
 	}
 	return &wire.Response{Data: req.GetHash()}
 }

@@ -101,7 +101,7 @@ func TestSessionPair(t *testing.T) {
 	const nReqs = 200
 	var arrived atomic.Int32
 	all := make(chan struct{})
-	b.rec.request = func(ctx context.Context, s *Session, r *wire.Request) *wire.Response {
+	b.rec.onRequest(func(ctx context.Context, s *Session, r *wire.Request) *wire.Response {
 		if arrived.Add(1) == nReqs {
 			close(all)
 		}
@@ -110,7 +110,7 @@ func TestSessionPair(t *testing.T) {
 		case <-ctx.Done():
 		}
 		return &wire.Response{Data: r.GetHash()}
-	}
+	})
 	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	for i := range nReqs {
@@ -308,11 +308,11 @@ func TestSessionClose(t *testing.T) {
 
 	// A request stuck in beta's handler fails when the session closes.
 	stuck := make(chan struct{})
-	b.rec.request = func(ctx context.Context, s *Session, r *wire.Request) *wire.Response {
+	b.rec.onRequest(func(ctx context.Context, s *Session, r *wire.Request) *wire.Response {
 		close(stuck)
 		<-ctx.Done()
 		return nil
-	}
+	})
 	errc := make(chan error, 1)
 	go func() {
 		_, err := sa.Request(context.Background(), &wire.Request{})
@@ -337,7 +337,7 @@ func TestSessionClose(t *testing.T) {
 		t.Errorf("beta's session ended with %v", err)
 	}
 	// Alpha, the lower device, opens a new session by itself.
-	b.rec.request = nil
+	b.rec.onRequest(nil)
 	waitFor(t, "a new session", func() bool { s := a.Session(b.ID()); return s != nil && s != sa })
 	a.roundTrip(t, b.ID())
 }
@@ -353,11 +353,11 @@ func TestBusy(t *testing.T) {
 
 	var running atomic.Int32
 	release := make(chan struct{})
-	b.rec.request = func(ctx context.Context, s *Session, r *wire.Request) *wire.Response {
+	b.rec.onRequest(func(ctx context.Context, s *Session, r *wire.Request) *wire.Response {
 		running.Add(1)
 		<-release
 		return &wire.Response{Data: []byte("ok")}
-	}
+	})
 	type result struct {
 		resp *wire.Response
 		err  error

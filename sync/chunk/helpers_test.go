@@ -57,15 +57,15 @@ func chunkAll(t testing.TB, c *Chunker) ([]chunkSpan, []byte) {
 	}
 }
 
-// refCut cuts a whole in-memory input with p, the simplest possible way: it
-// is the reference the streaming Chunker must agree with.
+// refCut cuts a whole in-memory input with p, the simplest possible way
+// (cutPlain): it is the reference the streaming Chunker must agree with.
 func refCut(p params, d []byte) []int {
 	var sizes []int
 	if len(d) > 0 && len(d) < p.small {
 		return []int{len(d)}
 	}
 	for len(d) > 0 {
-		n := p.cut(d)
+		n := cutPlain(p, d)
 		sizes = append(sizes, n)
 		d = d[n:]
 	}
@@ -102,4 +102,26 @@ func checkSpans(t testing.TB, p params, spans []chunkSpan, total int64) {
 func sha256Sum(b []byte) []byte {
 	s := sha256.Sum256(b)
 	return s[:]
+}
+
+// cutPlain is FastCDC's cut exactly as the paper writes it, one byte per
+// step: the reference that params.cut (two bytes per step) must match.
+func cutPlain(p params, d []byte) int {
+	if len(d) <= p.min {
+		return len(d)
+	}
+	n := min(len(d), p.max)
+	norm := min(p.avg, n)
+	var fp uint64
+	for i := p.min; i < n; i++ {
+		fp = fp<<1 + gear[d[i]]
+		mask := p.maskS
+		if i >= norm {
+			mask = p.maskL
+		}
+		if fp&mask == 0 {
+			return i + 1
+		}
+	}
+	return n
 }

@@ -21,16 +21,18 @@ const StateDir = ".shoal"
 const TempPrefix = ".shoal-tmp."
 
 // Internal reports whether a folder-relative, slash-separated path is one
-// of Shoal's own files, which are never scanned, synced or watched.
+// of Shoal's own files, which are never scanned, synced or watched: a path
+// with a component named ".shoal" (the folder state directory) or a
+// component starting with ".shoal-tmp." (the puller's temporary files).
 func Internal(rel string) bool {
-	if rel == StateDir || strings.HasPrefix(rel, StateDir+"/") {
-		return true
+	for rel != "" {
+		var c string
+		c, rel, _ = strings.Cut(rel, "/")
+		if c == StateDir || strings.HasPrefix(c, TempPrefix) {
+			return true
+		}
 	}
-	base := rel
-	if i := strings.LastIndexByte(rel, '/'); i >= 0 {
-		base = rel[i+1:]
-	}
-	return strings.HasPrefix(base, TempPrefix)
+	return false
 }
 
 // ErrSymlinkInPath marks a path whose parent directory is a symlink (or not

@@ -263,6 +263,12 @@ func (f *folder) serve(ctx context.Context) {
 		}
 	})
 
+	// Scan only once the watches are in place, so no change falls between.
+	select {
+	case <-w.Ready():
+	case <-ctx.Done():
+		return
+	}
 	f.requestScan(nil, true)
 	retryPull := time.NewTimer(time.Hour)
 	retryPull.Stop()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/shoalsync/shoal/sync/fsutil"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -192,19 +193,9 @@ func (w *Watcher) Serve(ctx context.Context, out chan<- Event) error {
 }
 
 // Internal reports whether rel (slash-separated, relative to a folder root)
-// belongs to Shoal itself: a path with a component named ".shoal" (the folder
-// state directory) or a component starting with ".shoal-tmp." (the puller's
-// temp files). Such paths are never watched, reported or scanned.
-func Internal(rel string) bool {
-	for rel != "" {
-		var c string
-		c, rel, _ = strings.Cut(rel, "/")
-		if c == ".shoal" || strings.HasPrefix(c, ".shoal-tmp.") {
-			return true
-		}
-	}
-	return false
-}
+// belongs to Shoal itself (see fsutil.Internal). Such paths are never
+// watched, reported or scanned.
+func Internal(rel string) bool { return fsutil.Internal(rel) }
 
 // errorSink queues fsnotify errors without ever blocking fsnotify.
 type errorSink struct {

@@ -856,7 +856,7 @@ func TestOverflow(t *testing.T) {
 	// identical one at the tail of the queue, so each write queues one event.
 	// fsnotify's reader may hold up to 2048 of these (a 64 KiB read buffer)
 	// besides the kernel queue.
-	events := queued + 4096
+	nEvents := queued + 4096
 	var files [2]*os.File
 	for i := range files {
 		f, err := os.Create(filepath.Join(h.root, "many", fmt.Sprint(i)))
@@ -868,13 +868,13 @@ func TestOverflow(t *testing.T) {
 		files[i] = f
 	}
 	t0 := time.Now()
-	for i := range events {
+	for i := range nEvents {
 		if _, err := files[i%2].Write([]byte{'x'}); err != nil {
 			close(stall)
 			t.Fatal(err)
 		}
 	}
-	t.Logf("queued %d events in %v", events, time.Since(t0))
+	t.Logf("queued %d events in %v", nEvents, time.Since(t0))
 	m := h.mark()
 	t0 = time.Now()
 	close(stall)

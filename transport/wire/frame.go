@@ -77,7 +77,7 @@ func (r *Reader) Read() (*Message, error) {
 }
 
 // Decode decodes one frame body. Before decoding, it checks without
-// allocating that the decoded message will take at most about 1 MiB plus 8
+// allocating that the decoded message will take at most about 8 MiB plus 8
 // times len(body) of memory (ErrTooLarge otherwise). It does not validate the
 // message's contents: that is Validate's job.
 func Decode(body []byte) (*Message, error) {

@@ -151,3 +151,41 @@ func converged(t *testing.T, timeout time.Duration, agents ...*testAgent) {
 		return nil
 	})
 }
+
+func mustDevices(t *testing.T, ta *testAgent) []model.DeviceStatus {
+	t.Helper()
+	ds, err := ta.Model().Devices(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds
+}
+
+// waitScanned waits until the agent's index holds content for rel (its
+// size matches), i.e. the local change was scanned.
+func waitScanned(t *testing.T, ta *testAgent, rel, content string) {
+	t.Helper()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		st := ta.folder()
+		if st.State != model.StateIdle {
+			return fmt.Errorf("state %s", st.State)
+		}
+		fi, err := os.Stat(filepath.Join(ta.dir, rel))
+		if err != nil || fi.Size() != int64(len(content)) {
+			return fmt.Errorf("not written yet")
+		}
+		return ta.Model().CheckScanned(testFolder, rel)
+	})
+}
+
+// reshare makes ta know other again and share testFolder with it.
+func reshare(t *testing.T, ta, other *testAgent) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := ta.Model().AddDevice(ctx, model.AddDeviceRequest{ID: other.ID().String(), Addrs: other.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ta.Model().ShareFolder(ctx, testFolder, other.ID().String()); err != nil {
+		t.Fatal(err)
+	}
+}
