@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
-	"unicode/utf8"
 
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,7 +34,6 @@ const (
 	maxHelloFrame = 4 << 10          // a Hello frame is small
 	maxRequest    = 64 << 10         // a Request frame is small
 	maxRefused    = 100              // refused devices remembered
-	maxNameLen    = 64               // Hello string fields, in bytes
 	maxReasonLen  = 256              // Close reasons kept from peers
 )
 
@@ -49,8 +47,8 @@ type Config struct {
 	// only dial out.
 	Listen []string
 
-	DeviceName    string // sent in Hello; at most 64 bytes of UTF-8
-	ClientVersion string // sent in Hello; at most 64 bytes of UTF-8
+	DeviceName    string // sent in Hello; at most 64 bytes of UTF-8, no control characters
+	ClientVersion string // sent in Hello; the same rules
 
 	Handler Handler      // required
 	Logger  *slog.Logger // nil means slog.Default()
@@ -98,10 +96,7 @@ func (cfg Config) normalize() (Config, []ma.Multiaddr, error) {
 	if cfg.Handler == nil {
 		return cfg, nil, errors.New("transport: config has no handler")
 	}
-	if err := checkName("device name", cfg.DeviceName); err != nil {
-		return cfg, nil, err
-	}
-	if err := checkName("client version", cfg.ClientVersion); err != nil {
+	if _, err := cfg.ourHello(); err != nil {
 		return cfg, nil, err
 	}
 	if cfg.Logger == nil {
@@ -129,33 +124,24 @@ func (cfg Config) normalize() (Config, []ma.Multiaddr, error) {
 	return cfg, listen, nil
 }
 
-// checkName checks a Hello string field, ours or a peer's.
-func checkName(what, s string) error {
-	if len(s) > maxNameLen {
-		return fmt.Errorf("transport: %s is %d bytes, limit %d", what, len(s), maxNameLen)
+// ourHello returns the Hello we send, checked as peers will check it.
+func (cfg Config) ourHello() (*wire.Hello, error) {
+	h := &wire.Hello{
+		ProtocolVersion: wire.ProtocolVersion,
+		DeviceName:      cfg.DeviceName,
+		ClientName:      ClientName,
+		ClientVersion:   cfg.ClientVersion,
 	}
-	if !utf8.ValidString(s) {
-		return fmt.Errorf("transport: %s is not valid UTF-8", what)
+	if err := wire.ValidateHello(h); err != nil {
+		return nil, fmt.Errorf("transport: our hello: %w", err)
 	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("transport: %s contains control characters", what)
-		}
-	}
-	return nil
+	return h, nil
 }
 
 // validateHello checks a peer's Hello.
-// TODO(transport): switch to wire.ValidateHello once transport/wire has it.
 func validateHello(h *wire.Hello) error {
 	if h.GetProtocolVersion() != wire.ProtocolVersion {
 		return fmt.Errorf("protocol version %d, want %d", h.GetProtocolVersion(), wire.ProtocolVersion)
 	}
-	if err := checkName("device name", h.GetDeviceName()); err != nil {
-		return err
-	}
-	if err := checkName("client name", h.GetClientName()); err != nil {
-		return err
-	}
-	return checkName("client version", h.GetClientVersion())
+	return wire.ValidateHello(h)
 }

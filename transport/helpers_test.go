@@ -231,8 +231,9 @@ func (h *testHost) roundTrip(t testing.TB, id identity.DeviceID) {
 	s := h.waitSession(t, id)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	want := []byte("ping")
-	resp, err := s.Request(ctx, &wire.Request{Hash: want})
+	req := validReq("ping")
+	want := req.Hash
+	resp, err := s.Request(ctx, req)
 	if err != nil {
 		t.Fatalf("request %s → %s: %v", h.ID().Short(), id.Short(), err)
 	}
@@ -242,5 +243,12 @@ func (h *testHost) roundTrip(t testing.TB, id identity.DeviceID) {
 }
 
 func indexMsg(seq int) *wire.Message {
-	return &wire.Message{Payload: &wire.Message_Index{Index: &wire.Index{Folder: "f", LastSequence: int64(seq)}}}
+	return &wire.Message{Payload: &wire.Message_Index{Index: &wire.Index{Folder: "f", IndexId: 1, LastSequence: int64(seq)}}}
+}
+
+// validReq returns a valid Request whose hash starts with tag.
+func validReq(tag string) *wire.Request {
+	h := make([]byte, wire.HashSize)
+	copy(h, tag)
+	return &wire.Request{Folder: "f", Hash: h, Size: 1}
 }

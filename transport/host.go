@@ -73,16 +73,15 @@ func New(cfg Config) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("converting device key: %w", err)
 	}
+	hello, err := cfg.ourHello()
+	if err != nil {
+		return nil, err
+	}
 	h := &Host{
-		cfg: cfg,
-		id:  cfg.Key.ID(),
-		log: cfg.Logger,
-		hello: &wire.Hello{
-			ProtocolVersion: wire.ProtocolVersion,
-			DeviceName:      cfg.DeviceName,
-			ClientName:      ClientName,
-			ClientVersion:   cfg.ClientVersion,
-		},
+		cfg:     cfg,
+		id:      cfg.Key.ID(),
+		log:     cfg.Logger,
+		hello:   hello,
 		refused: refusedList{m: make(map[identity.DeviceID]*Refused)},
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())

@@ -63,8 +63,10 @@ func TestSessionPair(t *testing.T) {
 	if got := sb.Hello().GetDeviceName(); got != "alpha" {
 		t.Errorf("beta sees name %q", got)
 	}
-	if sa.Transport() != "quic" || sb.Transport() != "quic" {
-		t.Errorf("transports %q and %q, want quic", sa.Transport(), sb.Transport())
+	// QUIC is dialled first, but TCP follows 30 ms later on private
+	// addresses (libp2p's dial ranker), and wins on a loaded machine.
+	if sa.Transport() != sb.Transport() || (sa.Transport() != "quic" && sa.Transport() != "tcp") {
+		t.Errorf("transports %q and %q", sa.Transport(), sb.Transport())
 	}
 	if sa.RemoteAddr() == "" || sa.Since().IsZero() || sa.Err() != nil {
 		t.Errorf("session state: addr %q since %v err %v", sa.RemoteAddr(), sa.Since(), sa.Err())
@@ -115,8 +117,8 @@ func TestSessionPair(t *testing.T) {
 	defer cancel()
 	for i := range nReqs {
 		wg.Go(func() {
-			want := binary.BigEndian.AppendUint32(nil, uint32(i))
-			req := &wire.Request{Folder: "f", Hash: want}
+			req := validReq(string(binary.BigEndian.AppendUint32(nil, uint32(i))))
+			want := req.Hash
 			resp, err := sa.Request(rctx, req)
 			if err != nil {
 				t.Errorf("request %d: %v", i, err)
@@ -140,19 +142,27 @@ func TestSessionPair(t *testing.T) {
 	}
 }
 
-func TestTCPOnly(t *testing.T) {
+// TestSingleTransport: both devices listen on one transport only.
+func TestSingleTransport(t *testing.T) {
 	checkGoroutines(t)
-	keys := sortedKeys(t, 2)
-	a := startHost(t, keys[0], "alpha", []string{tcpLoopback})
-	b := startHost(t, keys[1], "beta", []string{tcpLoopback})
-	a.SetDevices([]Device{b.device(true)})
-	b.SetDevices([]Device{a.device(false)})
-	s := a.waitSession(t, b.ID())
-	if s.Transport() != "tcp" {
-		t.Errorf("transport %q, want tcp", s.Transport())
+	for _, tc := range []struct{ name, listen string }{
+		{"quic", quicLoopback},
+		{"tcp", tcpLoopback},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			keys := sortedKeys(t, 2)
+			a := startHost(t, keys[0], "alpha", []string{tc.listen})
+			b := startHost(t, keys[1], "beta", []string{tc.listen})
+			a.SetDevices([]Device{b.device(true)})
+			b.SetDevices([]Device{a.device(false)})
+			s := a.waitSession(t, b.ID())
+			if s.Transport() != tc.name {
+				t.Errorf("transport %q, want %s", s.Transport(), tc.name)
+			}
+			a.roundTrip(t, b.ID())
+			b.roundTrip(t, a.ID())
+		})
 	}
-	a.roundTrip(t, b.ID())
-	b.roundTrip(t, a.ID())
 }
 
 func TestThreeDevices(t *testing.T) {
@@ -267,6 +277,7 @@ func TestReconnect(t *testing.T) {
 			b1.SetDevices([]Device{a.device(false)})
 			a.SetDevices([]Device{{ID: b1.ID(), Addrs: b1.Addrs()}})
 			first := a.waitSession(t, b1.ID())
+			waitFor(t, "beta1's session", func() bool { return b1.Session(a.ID()) != nil })
 
 			var listen []string
 			for _, s := range b1.Addrs() {
@@ -315,7 +326,7 @@ func TestSessionClose(t *testing.T) {
 	})
 	errc := make(chan error, 1)
 	go func() {
-		_, err := sa.Request(context.Background(), &wire.Request{})
+		_, err := sa.Request(context.Background(), validReq("x"))
 		errc <- err
 	}()
 	<-stuck
@@ -365,12 +376,12 @@ func TestBusy(t *testing.T) {
 	results := make(chan result, 3)
 	for range 2 {
 		go func() {
-			resp, err := sa.Request(context.Background(), &wire.Request{})
+			resp, err := sa.Request(context.Background(), validReq("x"))
 			results <- result{resp, err}
 		}()
 	}
 	waitFor(t, "two running requests", func() bool { return running.Load() == 2 })
-	resp, err := sa.Request(context.Background(), &wire.Request{})
+	resp, err := sa.Request(context.Background(), validReq("x"))
 	if err != nil || resp.GetCode() != wire.ErrorCode_ERROR_CODE_BUSY {
 		t.Fatalf("third request: %v, code %v", err, resp.GetCode())
 	}

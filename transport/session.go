@@ -151,21 +151,28 @@ func (s *Session) closedErr() error {
 
 // Send writes m to the peer. It is safe for concurrent use; frames are
 // written one at a time. ctx bounds the wait for earlier frames, not the
-// write itself, which ends the session if it stalls for 2 minutes.
+// write itself, which ends the session if it stalls for 2 minutes. A message
+// that fails wire.Validate (the peer would close the session over it) is
+// not sent; the error wraps wire.ErrInvalid.
 func (s *Session) Send(ctx context.Context, m *wire.Message) error {
-	if m.GetPayload() == nil {
-		return errors.New("transport: sending an empty message")
+	if err := wire.Validate(m); err != nil {
+		return fmt.Errorf("sending %T: %w", m.GetPayload(), err)
 	}
 	return s.write(ctx, m)
 }
 
 // Request sends r with a fresh r.Id and waits for the matching Response.
-// Many may be in flight; it fails when ctx is done or the session ends.
+// Many may be in flight; it fails when ctx is done or the session ends. r
+// must pass wire.ValidateRequest. The Response has passed
+// wire.ValidateResponse; checking its data against r is the caller's job.
 // A peer answers ERROR_CODE_BUSY when it already serves as many requests as
 // it allows; retry those after a pause.
 func (s *Session) Request(ctx context.Context, r *wire.Request) (*wire.Response, error) {
 	id := s.nextID.Add(1)
 	r.Id = id
+	if err := wire.ValidateRequest(r); err != nil {
+		return nil, fmt.Errorf("sending request: %w", err)
+	}
 	ch := make(chan *wire.Response, 1)
 	s.pmu.Lock()
 	if s.ctx.Err() != nil {

@@ -90,6 +90,9 @@ func (s *Session) readLoop() error {
 			}
 			return fmt.Errorf("reading from peer: %w", err)
 		}
+		if err := wire.Validate(m); err != nil {
+			return fmt.Errorf("%w: %w", ErrProtocol, err)
+		}
 		switch p := m.Payload.(type) {
 		case *wire.Message_Response:
 			s.deliver(p.Response)
@@ -149,6 +152,10 @@ func (s *Session) startRequest(r *wire.Request) error {
 			resp = &wire.Response{Code: wire.ErrorCode_ERROR_CODE_GENERIC}
 		}
 		resp.Id = r.GetId()
+		if err := wire.ValidateResponse(resp); err != nil {
+			s.log.Warn("Handler returned an invalid response", slog.Uint64("requestId", r.GetId()), slog.Any("error", err))
+			resp = &wire.Response{Id: r.GetId(), Code: wire.ErrorCode_ERROR_CODE_GENERIC}
+		}
 		if err := s.write(s.ctx, &wire.Message{Payload: &wire.Message_Response{Response: resp}}); err != nil && s.ctx.Err() == nil {
 			s.log.Warn("Cannot send response", slog.Uint64("requestId", r.GetId()), slog.Any("error", err))
 		}

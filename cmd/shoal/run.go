@@ -2,8 +2,39 @@ package main
 
 import (
 	"context"
-	"errors"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/shoalsync/shoal/cmd/shoal/agent"
 )
 
-// runAgent is a placeholder; the lead replaces this file.
-func runAgent(ctx context.Context, opts runOptions) error { return errors.New("not implemented") }
+// runAgent runs the agent in the foreground until ctx is cancelled. Logs go
+// to stderr; SHOAL_LOG=debug|info|warn|error sets the level.
+func runAgent(ctx context.Context, opts runOptions) error {
+	level := slog.LevelInfo
+	switch strings.ToLower(os.Getenv("SHOAL_LOG")) {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+	a, err := agent.Start(ctx, agent.Options{
+		Home:            opts.Home,
+		Listen:          opts.Listen,
+		Admin:           opts.Admin,
+		NoDefaultFolder: opts.NoDefaultFolder,
+		Name:            opts.Name,
+		Version:         version,
+		Logger:          log,
+		Stdout:          opts.Stdout,
+	})
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}

@@ -12,7 +12,10 @@ import (
 )
 
 // handler adapts the model to transport.Handler.
-type handler struct{ m *model.Model }
+type handler struct {
+	m      *model.Model
+	tamper func(*wire.Response) // tests only
+}
 
 var _ transport.Handler = handler{}
 
@@ -22,7 +25,11 @@ func (h handler) Disconnected(s *transport.Session, err error) {
 }
 func (h handler) Message(s *transport.Session, m *wire.Message) { h.m.Message(conn{s}, m) }
 func (h handler) Request(ctx context.Context, s *transport.Session, r *wire.Request) *wire.Response {
-	return h.m.Request(ctx, conn{s}, r)
+	resp := h.m.Request(ctx, conn{s}, r)
+	if h.tamper != nil {
+		h.tamper(resp)
+	}
+	return resp
 }
 
 // conn adapts a transport session to model.Conn. It is a comparable value

@@ -24,6 +24,7 @@ import (
 	"github.com/shoalsync/shoal/sync/config"
 	"github.com/shoalsync/shoal/sync/model"
 	"github.com/shoalsync/shoal/transport"
+	"github.com/shoalsync/shoal/transport/wire"
 )
 
 // Options configures an agent. Home is required.
@@ -43,6 +44,10 @@ type Options struct {
 	RetryInterval time.Duration
 	// ReconnectMax caps the redial backoff (default 60s).
 	ReconnectMax time.Duration
+
+	// TamperResponse, when set, edits every block response before it is
+	// sent. Tests use it to play a hostile peer; never set it otherwise.
+	TamperResponse func(*wire.Response)
 }
 
 // IndexDir is the index database's directory inside the home.
@@ -140,7 +145,7 @@ func Start(ctx context.Context, o Options) (a *Agent, err error) {
 	}
 	a.host, err = transport.New(transport.Config{
 		Key: key, Listen: listen, DeviceName: cfg.Name, ClientVersion: o.Version,
-		Handler: handler{a.model}, Logger: o.Logger, ReconnectMax: o.ReconnectMax,
+		Handler: handler{a.model, o.TamperResponse}, Logger: o.Logger, ReconnectMax: o.ReconnectMax,
 	})
 	if err != nil && len(o.Listen) == 0 && isAddrInUse(err) {
 		// The default port is taken (another agent on this machine):
@@ -148,7 +153,7 @@ func Start(ctx context.Context, o Options) (a *Agent, err error) {
 		o.Logger.Warn("Default listen port is in use; listening on a random port", slog.Any("error", err))
 		a.host, err = transport.New(transport.Config{
 			Key: key, Listen: anyPort(listen), DeviceName: cfg.Name, ClientVersion: o.Version,
-			Handler: handler{a.model}, Logger: o.Logger, ReconnectMax: o.ReconnectMax,
+			Handler: handler{a.model, o.TamperResponse}, Logger: o.Logger, ReconnectMax: o.ReconnectMax,
 		})
 	}
 	if err != nil {

@@ -22,14 +22,20 @@ type testAgent struct {
 	dir    string // the shared folder
 	cancel context.CancelFunc
 	done   chan error
+	tweak  func(*Options)
 }
 
 const testFolder = "shared"
 
 func startAgent(t *testing.T, name string) *testAgent {
 	t.Helper()
+	return startAgentWith(t, name, nil)
+}
+
+func startAgentWith(t *testing.T, name string, tweak func(*Options)) *testAgent {
+	t.Helper()
 	base := t.TempDir()
-	ta := &testAgent{t: t, name: name, home: filepath.Join(base, "home"), dir: filepath.Join(base, "folder")}
+	ta := &testAgent{t: t, name: name, home: filepath.Join(base, "home"), dir: filepath.Join(base, "folder"), tweak: tweak}
 	if err := os.MkdirAll(ta.dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +51,7 @@ func (ta *testAgent) start() {
 	if os.Getenv("SHOAL_TEST_DEBUG") != "" {
 		level = slog.LevelDebug
 	}
-	a, err := Start(ctx, Options{
+	o := Options{
 		Home:            ta.home,
 		Listen:          []string{"quic://127.0.0.1:0", "tcp://127.0.0.1:0"},
 		Admin:           "127.0.0.1:0",
@@ -55,7 +61,11 @@ func (ta *testAgent) start() {
 		Logger:          testutil.Logger(t, ta.name, level),
 		RetryInterval:   time.Second,
 		ReconnectMax:    2 * time.Second,
-	})
+	}
+	if ta.tweak != nil {
+		ta.tweak(&o)
+	}
+	a, err := Start(ctx, o)
 	if err != nil {
 		cancel()
 		t.Fatalf("starting agent %s: %v", ta.name, err)
