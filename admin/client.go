@@ -69,6 +69,9 @@ func NewClient(ep Endpoint) *Client {
 	}
 }
 
+// Close releases the client's idle connections. The client stays usable.
+func (c *Client) Close() { c.hc.CloseIdleConnections() }
+
 // Endpoint returns the endpoint the client talks to.
 func (c *Client) Endpoint() Endpoint { return c.ep }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -47,6 +48,7 @@ type testServer struct {
 // and checks that Serve returned nil.
 func startServer(t *testing.T, opts Options) *testServer {
 	t.Helper()
+	checkNoLeaks(t)
 	agent := admintest.New("alpha")
 	if opts.Agent == nil {
 		opts.Agent = agent
@@ -126,4 +128,23 @@ func errorMessage(t *testing.T, b []byte) string {
 		t.Errorf("error message spans lines: %q", eb.Error)
 	}
 	return eb.Error
+}
+
+// checkNoLeaks fails the test if goroutines started during it are still
+// running once its other cleanups (registered later, so run earlier) are
+// done. Tests using it must not run in parallel.
+func checkNoLeaks(t *testing.T) {
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		http.DefaultClient.CloseIdleConnections()
+		deadline := time.Now().Add(10 * time.Second)
+		for runtime.NumGoroutine() > before {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				t.Errorf("%d goroutines leaked:\n%s", runtime.NumGoroutine()-before, buf[:runtime.Stack(buf, true)])
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
 }

@@ -324,6 +324,7 @@ func TestServeLifecycle(t *testing.T) {
 		}
 		return nil
 	}
+	checkNoLeaks(t)
 	s, err := NewServer(Options{Agent: agent, Home: home, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -376,6 +377,7 @@ func TestServeCancelsStuckHandlers(t *testing.T) {
 		<-ctx.Done() // stuck until the request is cancelled
 		return ctx.Err()
 	}
+	checkNoLeaks(t)
 	s, err := NewServer(Options{Agent: agent, ShutdownTimeout: 50 * time.Millisecond, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)

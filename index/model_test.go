@@ -164,7 +164,7 @@ func TestModel(t *testing.T) {
 
 	for op := range ops {
 		switch n := g.r.IntN(100); {
-		case n < 45:
+		case n < 50:
 			recs := g.records(4)
 			if err := f.UpdateLocal(locals(recs...)); err != nil {
 				t.Fatal(err)
@@ -172,9 +172,9 @@ func TestModel(t *testing.T) {
 			for _, fi := range recs {
 				m.local[fi.Name] = fi
 			}
-		case n < 85:
+		case n < 92:
 			dev := modelDevs[g.r.IntN(len(modelDevs))]
-			reset := n >= 80
+			reset := n >= 87
 			recs := g.records(5)
 			if reset && g.r.IntN(2) == 0 {
 				indexIDs[dev]++
@@ -190,14 +190,14 @@ func TestModel(t *testing.T) {
 				m.remote[dev][fi.Name] = fi
 			}
 			m.state[dev] = [2]int64{int64(indexIDs[dev]), seq}
-		case n < 88:
+		case n < 99:
 			dev := modelDevs[g.r.IntN(len(modelDevs))]
 			if err := f.DropRemote(dev); err != nil {
 				t.Fatal(err)
 			}
 			delete(m.remote, dev)
 			delete(m.state, dev)
-		case n < 90:
+		default:
 			id, seq := f.IndexID(), f.Sequence()
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
@@ -209,7 +209,8 @@ func TestModel(t *testing.T) {
 			if f.IndexID() != id || f.Sequence() != seq {
 				t.Fatalf("reopen changed index ID or sequence")
 			}
-		default:
+		}
+		if op%40 == 0 {
 			verifyModel(t, f, m)
 		}
 		if t.Failed() {

@@ -386,7 +386,8 @@ type LocalFile struct {
 type GlobalEntry struct {
 	Winner *wire.FileInfo
 	// Devices that announced a record with the winner's version, so can
-	// serve its blocks. The local device is included when it has it.
+	// serve its blocks. The local device is included when it has it. The
+	// device whose record is Winner comes first.
 	Availability []identity.DeviceID
 }
 

@@ -28,7 +28,7 @@ const (
 	helloTimeout  = 10 * time.Second // both Hellos exchanged within
 	dialTimeout   = 15 * time.Second // one connection attempt
 	closeTimeout  = 2 * time.Second  // sending Close when a session ends
-	writeTimeout  = 2 * time.Minute  // one frame must be written within
+	writeTimeout  = 2 * time.Minute  // each writeChunk of a frame must be written within
 	messageQueue  = 8                // per-session queue for Handler.Message
 	busyQueue     = 1024             // BUSY answers waiting to be sent
 	maxHelloFrame = 4 << 10          // a Hello frame is small
@@ -68,8 +68,10 @@ type Config struct {
 // Handler receives session events. Its methods may be called concurrently
 // for different sessions.
 type Handler interface {
-	// Connected is called once the Hellos are exchanged, before any message
-	// of the session is delivered.
+	// Connected is called once the Hellos are exchanged. Message calls of
+	// the session wait until it returns; Responses are delivered meanwhile,
+	// so it may call s.Request, and so are Requests (Request may run while
+	// Connected has not returned).
 	Connected(s *Session)
 	// Disconnected is called once per Connected session, after its last
 	// Message and Request call returned. err says why it ended (see

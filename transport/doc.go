@@ -19,19 +19,25 @@
 //
 // Both sides send Hello first and read the peer's Hello within 10 s. Then
 // Handler.Connected is called, and the session serves until either side
-// sends Close, the stream fails, or the peer breaks the protocol (a malformed
-// or oversized frame, a second Hello, an oversized Request): then the session
-// ends with a Close carrying the reason and Handler.Disconnected is called.
+// sends Close, the stream fails, or the peer breaks the protocol: a frame
+// that is oversized or does not decode, a message that fails wire.Validate,
+// a second Hello, a Request frame over 64 KiB. Then the session ends with a
+// Close carrying the reason and Handler.Disconnected is called. Outgoing
+// messages are validated too, so a bug of ours returns an error instead of
+// getting us disconnected.
 //
 // # Concurrency
 //
 // Each session has these goroutines, all waited for before
 // Handler.Disconnected:
 //
-//	reader      reads frames; delivers Responses to waiting Requests by id;
-//	            starts a worker for each Request; queues other messages
-//	dispatcher  calls Handler.Message in arrival order from a queue of 8;
-//	            a full queue blocks the reader (backpressure, nothing dropped)
+//	reader      reads and validates frames; delivers Responses to waiting
+//	            Requests by id; starts a worker for each Request; queues
+//	            other messages. It starts before Handler.Connected, which
+//	            runs on its own goroutine and may therefore call Request
+//	dispatcher  calls Handler.Message in arrival order from a queue of 8,
+//	            after Connected returned; a full queue blocks the reader
+//	            (backpressure, nothing dropped)
 //	workers     at most MaxRequestsInFlight Handler.Request calls at once
 //	busy        answers ERROR_CODE_BUSY for Requests beyond that limit
 //	closer      once the session ends: sends Close, closes the stream
@@ -46,7 +52,8 @@
 //
 // Writes are serialized by a one-slot semaphore; a context only bounds the
 // wait for it, because a frame once started must be finished or the stream
-// is unusable. A frame that makes no progress for 2 minutes ends the session.
+// is unusable. A write that makes no progress (256 KiB) for 2 minutes ends the
+// session.
 //
 // The host owns a dial loop per allowed device while Serve runs. It dials
 // the device's static addresses and any the peerstore knows, with

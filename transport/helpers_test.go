@@ -77,6 +77,7 @@ type recorder struct {
 
 	mu           sync.Mutex
 	request      func(ctx context.Context, s *Session, r *wire.Request) *wire.Response
+	onConnect    func(s *Session)
 	connected    []*Session
 	disconnected []error
 	msgs         map[identity.DeviceID][]*wire.Message
@@ -89,7 +90,11 @@ func newRecorder(name string) *recorder {
 func (r *recorder) Connected(s *Session) {
 	r.mu.Lock()
 	r.connected = append(r.connected, s)
+	f := r.onConnect
 	r.mu.Unlock()
+	if f != nil {
+		f(s)
+	}
 }
 
 func (r *recorder) Disconnected(s *Session, err error) {

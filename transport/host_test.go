@@ -165,6 +165,44 @@ func TestSingleTransport(t *testing.T) {
 	}
 }
 
+// TestRequestInConnected: Connected may wait for a Response, and the peer's
+// messages reach Message only after Connected returned.
+func TestRequestInConnected(t *testing.T) {
+	checkGoroutines(t)
+	keys := sortedKeys(t, 2)
+	a := startHost(t, keys[0], "alpha", bothLoopback)
+	b := startHost(t, keys[1], "beta", bothLoopback)
+	var got atomic.Pointer[wire.Response]
+	var msgsBefore atomic.Int32
+	for _, h := range []*testHost{a, b} {
+		h.rec.mu.Lock()
+		h.rec.onConnect = func(s *Session) {
+			if err := s.Send(context.Background(), indexMsg(0)); err != nil {
+				t.Errorf("send: %v", err)
+			}
+			resp, err := s.Request(context.Background(), validReq("hello"))
+			if err != nil {
+				t.Errorf("request in Connected: %v", err)
+				return
+			}
+			got.Store(resp)
+			msgsBefore.Add(int32(len(h.rec.messages(s.ID()))))
+		}
+		h.rec.mu.Unlock()
+	}
+	a.SetDevices([]Device{b.device(true)})
+	b.SetDevices([]Device{a.device(false)})
+	waitFor(t, "messages", func() bool {
+		return len(a.rec.messages(b.ID())) == 1 && len(b.rec.messages(a.ID())) == 1
+	})
+	if r := got.Load(); r == nil || string(r.GetData()[:5]) != "hello" {
+		t.Errorf("response %v", r)
+	}
+	if n := msgsBefore.Load(); n != 0 {
+		t.Errorf("%d messages delivered before Connected returned", n)
+	}
+}
+
 func TestThreeDevices(t *testing.T) {
 	checkGoroutines(t)
 	keys := sortedKeys(t, 3)

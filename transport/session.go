@@ -78,9 +78,10 @@ type Session struct {
 	pmu     sync.Mutex
 	pending map[uint64]chan *wire.Response // Requests awaiting a Response
 
-	msgs chan *wire.Message // reader → dispatcher
-	reqs chan struct{}      // one slot per running Handler.Request
-	busy chan uint64        // ids to answer BUSY
+	connected chan struct{}      // closed when Handler.Connected returned; made by serve
+	msgs      chan *wire.Message // reader → dispatcher
+	reqs      chan struct{}      // one slot per running Handler.Request
+	busy      chan uint64        // ids to answer BUSY
 
 	wg       sync.WaitGroup // dispatcher, workers, busy, closer
 	readDone chan struct{}  // closed when the reader stops
@@ -219,13 +220,11 @@ func (s *Session) write(ctx context.Context, m *wire.Message) error {
 	return err
 }
 
-// writeLocked writes one frame; the caller holds wmu. An error after bytes
-// went out leaves the stream unusable, so it ends the session.
+// writeLocked writes one frame; the caller holds wmu. Each chunk of the
+// frame must be written within timeout. An error after bytes went out
+// leaves the stream unusable, so it ends the session.
 func (s *Session) writeLocked(m *wire.Message, timeout time.Duration) error {
-	if err := s.st.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
-		s.log.Debug("Cannot set write deadline", slog.Any("error", err))
-	}
-	w := &trackingWriter{w: s.st}
+	w := &chunkWriter{st: s.st, timeout: timeout}
 	err := wire.Write(w, m)
 	if err != nil && w.used {
 		err = fmt.Errorf("writing to peer: %w", err)
@@ -234,14 +233,33 @@ func (s *Session) writeLocked(m *wire.Message, timeout time.Duration) error {
 	return err
 }
 
-// trackingWriter records whether a Write was attempted, telling encoding
-// errors (stream intact) from I/O errors.
-type trackingWriter struct {
-	w    io.Writer
-	used bool
+// writeChunk is how much of a frame must go out within the write timeout:
+// at 2 KB/s it still does.
+const writeChunk = 256 << 10
+
+// chunkWriter writes in chunks, renewing the write deadline for each, and
+// records whether it was used, which tells encoding errors (stream intact)
+// from I/O errors.
+type chunkWriter struct {
+	st      stream
+	timeout time.Duration
+	used    bool
 }
 
-func (t *trackingWriter) Write(p []byte) (int, error) {
-	t.used = true
-	return t.w.Write(p)
+func (w *chunkWriter) Write(p []byte) (int, error) {
+	w.used = true
+	n := 0
+	for len(p) > 0 {
+		c := min(len(p), writeChunk)
+		if err := w.st.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
+			return n, err
+		}
+		k, err := w.st.Write(p[:c])
+		n += k
+		if err != nil {
+			return n, err
+		}
+		p = p[c:]
+	}
+	return n, nil
 }

@@ -40,7 +40,8 @@ func (s *Session) handshake(ours *wire.Hello) error {
 		return fmt.Errorf("%w: first message is not a hello", ErrProtocol)
 	}
 	if err := s.st.SetDeadline(time.Time{}); err != nil {
-		return fmt.Errorf("clearing hello deadline: %w", err)
+		// Only a closed stream refuses; the next read or write tells.
+		s.log.Debug("Cannot clear the hello deadline", slog.Any("error", err))
 	}
 	s.since = time.Now()
 	return nil
@@ -48,12 +49,20 @@ func (s *Session) handshake(ours *wire.Hello) error {
 
 // serve runs the session after the handshake until it ends, then waits for
 // its goroutines and calls Handler.Disconnected. The caller closes finished.
+// The reader starts before Handler.Connected so that Connected may wait for
+// Responses; Messages wait until it has returned. Requests do not: two
+// devices each requesting in Connected would wait for each other.
 func (s *Session) serve() {
-	s.wg.Add(3)
+	s.connected = make(chan struct{})
+	s.wg.Add(4)
 	go s.closer()
 	go s.dispatch()
 	go s.answerBusy()
-	s.handler.Connected(s)
+	go func() {
+		defer s.wg.Done()
+		defer close(s.connected)
+		s.handler.Connected(s)
+	}()
 	err := s.readLoop()
 	close(s.readDone)
 	close(s.msgs)
@@ -90,6 +99,11 @@ func (s *Session) readLoop() error {
 			}
 			return fmt.Errorf("reading from peer: %w", err)
 		}
+		if r := m.GetRequest(); r != nil {
+			if n := proto.Size(r); n > maxRequest {
+				return fmt.Errorf("%w: request of %d bytes, limit %d", ErrProtocol, n, maxRequest)
+			}
+		}
 		if err := wire.Validate(m); err != nil {
 			return fmt.Errorf("%w: %w", ErrProtocol, err)
 		}
@@ -97,9 +111,6 @@ func (s *Session) readLoop() error {
 		case *wire.Message_Response:
 			s.deliver(p.Response)
 		case *wire.Message_Request:
-			if n := proto.Size(p.Request); n > maxRequest {
-				return fmt.Errorf("%w: request of %d bytes, limit %d", ErrProtocol, n, maxRequest)
-			}
 			if err := s.startRequest(p.Request); err != nil {
 				return err
 			}
@@ -183,20 +194,24 @@ func (s *Session) answerBusy() {
 // the session ended.
 func (s *Session) dispatch() {
 	defer s.wg.Done()
+	<-s.connected
 	for m := range s.msgs {
 		s.handler.Message(s, m)
 	}
 }
 
-// closer waits for the session to end. If we ended it, it sends Close,
-// half-closes the stream and gives the peer closeTimeout to react (its
-// reset ends our reader), so the Close is read before the connection may be
-// dropped. Then it resets the stream, which also stops the reader.
+// closer waits for the session to end. If we ended it, it sends Close and
+// half-closes the stream, then gives the peer closeTimeout to react (its
+// reset ends our reader) so that the Close is read before the connection
+// may be dropped, and closes the stream gracefully: a reset would discard
+// the Close if it is still buffered. Otherwise it resets the stream. Either
+// stops the reader.
 func (s *Session) closer() {
 	defer s.wg.Done()
 	<-s.ctx.Done()
 	reason, send := closeReason(s.Err())
 	if send {
+		send = false
 		t := time.NewTimer(closeTimeout)
 		defer t.Stop()
 		select {
@@ -204,6 +219,7 @@ func (s *Session) closer() {
 			err := s.writeLocked(&wire.Message{Payload: &wire.Message_Close{Close: &wire.Close{Reason: reason}}}, closeTimeout)
 			<-s.wmu
 			if err == nil && s.st.CloseWrite() == nil {
+				send = true
 				select {
 				case <-s.readDone:
 				case <-t.C:
@@ -211,6 +227,9 @@ func (s *Session) closer() {
 			}
 		case <-t.C:
 		}
+	}
+	if send && s.st.Close() == nil {
+		return
 	}
 	s.st.Reset()
 }

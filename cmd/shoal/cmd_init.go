@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -50,7 +51,7 @@ ID=$(shoal init).`,
 				if err := cfg.Save(home); err != nil {
 					return err
 				}
-				fmt.Fprintf(stderr, "Wrote configuration %s\n", config.FileName)
+				fmt.Fprintf(stderr, "Wrote the configuration to %s\n", filepath.Join(home, config.FileName))
 			}
 			_, err = fmt.Fprintln(cmd.OutOrStdout(), key.ID())
 			return err

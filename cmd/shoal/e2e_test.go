@@ -27,7 +27,7 @@ var (
 	buildErr  error
 )
 
-func shoalBinary(t *testing.T) string {
+func shoalBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "shoal-e2e-bin")
@@ -50,7 +50,7 @@ func shoalBinary(t *testing.T) string {
 
 // proc is one `shoal run` subprocess.
 type proc struct {
-	t    *testing.T
+	t    testing.TB
 	home string
 	cmd  *exec.Cmd
 	log  *bytes.Buffer
@@ -69,7 +69,7 @@ func (l lockedBuf) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
-func startProc(t *testing.T, home string) *proc {
+func startProc(t testing.TB, home string) *proc {
 	t.Helper()
 	bin := shoalBinary(t)
 	p := &proc{t: t, home: home, log: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan struct{})}
@@ -132,7 +132,7 @@ func (p *proc) kill() {
 }
 
 // shoal runs one CLI command against a home and returns its output.
-func shoal(t *testing.T, home string, args ...string) (string, error) {
+func shoal(t testing.TB, home string, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.Command(shoalBinary(t), append([]string{"--home", home}, args...)...)
 	var out bytes.Buffer
@@ -141,7 +141,7 @@ func shoal(t *testing.T, home string, args ...string) (string, error) {
 	return out.String(), err
 }
 
-func mustShoal(t *testing.T, home string, args ...string) string {
+func mustShoal(t testing.TB, home string, args ...string) string {
 	t.Helper()
 	out, err := shoal(t, home, args...)
 	if err != nil {
@@ -150,7 +150,7 @@ func mustShoal(t *testing.T, home string, args ...string) string {
 	return out
 }
 
-func statusOf(t *testing.T, home string) model.Status {
+func statusOf(t testing.TB, home string) model.Status {
 	t.Helper()
 	var st model.Status
 	if err := json.Unmarshal([]byte(mustShoal(t, home, "status", "--json")), &st); err != nil {

@@ -69,6 +69,7 @@ func (m *Model) deviceStatus(idStr string) (DeviceStatus, error) {
 		since := info.Since
 		ds.Since = &since
 		ds.ClientVersion = info.ClientVersion
+		ds.BytesIn, ds.BytesOut = info.BytesIn, info.BytesOut
 		if ds.Name == "" {
 			ds.Name = info.Name
 		}

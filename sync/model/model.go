@@ -36,6 +36,7 @@ type Conn interface {
 type ConnInfo struct {
 	Name, ClientVersion, Address, Transport string
 	Since                                   time.Time
+	BytesIn, BytesOut                       int64 // frame bytes on this session
 }
 
 // Network is the transport as the model drives it.

@@ -36,6 +36,8 @@ type DeviceStatus struct {
 	Transport     string     `json:"transport,omitempty"` // "quic" or "tcp"
 	Since         *time.Time `json:"since,omitempty"`
 	ClientVersion string     `json:"clientVersion,omitempty"`
+	BytesIn       int64      `json:"bytesIn"`  // received on the current session
+	BytesOut      int64      `json:"bytesOut"` // sent on the current session
 }
 
 // FolderStatus is a configured folder and its sync state.

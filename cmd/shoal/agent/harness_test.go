@@ -16,7 +16,7 @@ import (
 // testAgent is one in-process agent with its own home and folder.
 type testAgent struct {
 	*Agent
-	t      *testing.T
+	t      testing.TB
 	name   string
 	home   string
 	dir    string // the shared folder
@@ -32,7 +32,9 @@ func startAgent(t *testing.T, name string) *testAgent {
 	return startAgentWith(t, name, nil)
 }
 
-func startAgentWith(t *testing.T, name string, tweak func(*Options)) *testAgent {
+func startAgentB(t testing.TB, name string) *testAgent { return startAgentWith(t, name, nil) }
+
+func startAgentWith(t testing.TB, name string, tweak func(*Options)) *testAgent {
 	t.Helper()
 	base := t.TempDir()
 	ta := &testAgent{t: t, name: name, home: filepath.Join(base, "home"), dir: filepath.Join(base, "folder"), tweak: tweak}

@@ -1,0 +1,12 @@
+package chunk
+
+import (
+	"os"
+	"strconv"
+)
+
+func init() {
+	if v := os.Getenv("WD"); v != "" {
+		workersDelta, _ = strconv.Atoi(v)
+	}
+}
