@@ -62,7 +62,7 @@ func Blocks(ctx context.Context, r io.Reader, avg uint32) ([]*wire.BlockInfo, er
 		return nil, fmt.Errorf("chunking: %w", err)
 	}
 	_, maxSize := Limits(avg)
-	workers := max(1, runtime.GOMAXPROCS(0)+workersDelta)
+	workers := runtime.GOMAXPROCS(0)
 	slots := max(2, min(2*workers, maxInFlightBytes/maxSize))
 
 	free := make(chan []byte, slots)
@@ -127,4 +127,3 @@ func cutAll(ctx context.Context, c *Chunker, maxSize int, free <-chan []byte, jo
 		jobs <- hashJob{block: b, buf: buf}
 	}
 }
-var workersDelta = 0

@@ -38,6 +38,10 @@ type folder struct {
 
 	pulledBytes atomic.Int64 // block bytes fetched from peers
 	reusedBytes atomic.Int64 // block bytes copied from local files
+	hashedBytes atomic.Int64 // bytes hashed by the scanner
+	recordsSent atomic.Int64
+	recordsRecv atomic.Int64
+	fullResends atomic.Int64 // replace_all indexes received
 
 	mu struct {
 		sync.Mutex
@@ -176,7 +180,8 @@ func (f *folder) status() FolderStatus {
 		return 1
 	})
 	st := FolderStatus{ID: cfg.ID, Label: cfg.Label, Path: cfg.Path, Devices: slices.Clone(cfg.Devices), State: state, FileErrors: fe,
-		PulledBytes: f.pulledBytes.Load(), ReusedBytes: f.reusedBytes.Load()}
+		PulledBytes: f.pulledBytes.Load(), ReusedBytes: f.reusedBytes.Load(), HashedBytes: f.hashedBytes.Load(),
+		RecordsSent: f.recordsSent.Load(), RecordsReceived: f.recordsRecv.Load(), FullResendsReceived: f.fullResends.Load()}
 	if st.Devices == nil {
 		st.Devices = []string{}
 	}
@@ -310,6 +315,7 @@ func (f *folder) runScan(ctx context.Context) {
 	f.mu.Lock()
 	f.mu.lastScan = time.Now()
 	f.mu.Unlock()
+	f.hashedBytes.Add(res.Hashed)
 	if res.Changed > 0 {
 		f.notifyLocalChanged()
 	}

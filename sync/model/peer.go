@@ -252,6 +252,7 @@ func (m *Model) sendIndex(ctx context.Context, p *peer, f *folder, from int64, r
 			if err := p.conn.Send(ctx, &wire.Message{Payload: &wire.Message_Index{Index: msg}}); err != nil {
 				return fmt.Errorf("sending index: %w", err)
 			}
+			f.recordsSent.Add(int64(len(batch)))
 			first = false
 			seq = last
 			if !full {
@@ -283,6 +284,10 @@ func (m *Model) handleIndex(p *peer, ix *wire.Index) error {
 	}
 	if err := f.idx.UpdateRemote(dev, ix.IndexId, ix.ReplaceAll, ix.Files, ix.LastSequence); err != nil {
 		return fmt.Errorf("recording index: %w", err)
+	}
+	f.recordsRecv.Add(int64(len(ix.Files)))
+	if ix.ReplaceAll {
+		f.fullResends.Add(1)
 	}
 	f.pullSoon()
 	return nil

@@ -42,22 +42,26 @@ type DeviceStatus struct {
 
 // FolderStatus is a configured folder and its sync state.
 type FolderStatus struct {
-	ID          string      `json:"id"`
-	Label       string      `json:"label"`
-	Path        string      `json:"path"`
-	Devices     []string    `json:"devices"`
-	State       string      `json:"state"`
-	Error       string      `json:"error,omitempty"`
-	LocalFiles  int64       `json:"localFiles"`
-	LocalBytes  int64       `json:"localBytes"`
-	GlobalFiles int64       `json:"globalFiles"`
-	GlobalBytes int64       `json:"globalBytes"`
-	NeedFiles   int64       `json:"needFiles"`
-	NeedBytes   int64       `json:"needBytes"`
-	FileErrors  []FileError `json:"fileErrors,omitempty"`
-	LastScan    *time.Time  `json:"lastScan,omitempty"`
-	PulledBytes int64       `json:"pulledBytes"` // block bytes fetched from peers since start
-	ReusedBytes int64       `json:"reusedBytes"` // block bytes reused from local files since start
+	ID                  string      `json:"id"`
+	Label               string      `json:"label"`
+	Path                string      `json:"path"`
+	Devices             []string    `json:"devices"`
+	State               string      `json:"state"`
+	Error               string      `json:"error,omitempty"`
+	LocalFiles          int64       `json:"localFiles"`
+	LocalBytes          int64       `json:"localBytes"`
+	GlobalFiles         int64       `json:"globalFiles"`
+	GlobalBytes         int64       `json:"globalBytes"`
+	NeedFiles           int64       `json:"needFiles"`
+	NeedBytes           int64       `json:"needBytes"`
+	FileErrors          []FileError `json:"fileErrors,omitempty"`
+	LastScan            *time.Time  `json:"lastScan,omitempty"`
+	PulledBytes         int64       `json:"pulledBytes"`         // block bytes fetched from peers since start
+	ReusedBytes         int64       `json:"reusedBytes"`         // block bytes reused from local files since start
+	HashedBytes         int64       `json:"hashedBytes"`         // bytes the scanner hashed since start
+	RecordsSent         int64       `json:"recordsSent"`         // index records sent to devices since start
+	RecordsReceived     int64       `json:"recordsReceived"`     // index records received since start
+	FullResendsReceived int64       `json:"fullResendsReceived"` // indexes received from scratch (replace_all) since start
 }
 
 // FileError is a per-file problem of the last pull.

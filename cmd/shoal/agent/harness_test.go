@@ -91,6 +91,7 @@ func (ta *testAgent) stop() {
 		ta.t.Errorf("agent %s did not stop within 30s", ta.name)
 	}
 	ta.cancel = nil
+	ta.Agent = nil
 }
 
 // pair makes every agent know every other and share testFolder among all.
