@@ -80,6 +80,7 @@ type recorder struct {
 	onConnect    func(s *Session)
 	connected    []*Session
 	disconnected []error
+	events       []string // "connect ID" and "disconnect ID", in order
 	msgs         map[identity.DeviceID][]*wire.Message
 }
 
@@ -90,6 +91,7 @@ func newRecorder(name string) *recorder {
 func (r *recorder) Connected(s *Session) {
 	r.mu.Lock()
 	r.connected = append(r.connected, s)
+	r.events = append(r.events, "connect "+s.ID().Short())
 	f := r.onConnect
 	r.mu.Unlock()
 	if f != nil {
@@ -100,6 +102,7 @@ func (r *recorder) Connected(s *Session) {
 func (r *recorder) Disconnected(s *Session, err error) {
 	r.mu.Lock()
 	r.disconnected = append(r.disconnected, err)
+	r.events = append(r.events, "disconnect "+s.ID().Short())
 	r.mu.Unlock()
 }
 
@@ -148,6 +151,12 @@ func (r *recorder) messages(id identity.DeviceID) []*wire.Message {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.msgs[id])
+}
+
+func (r *recorder) eventLog() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.events)
 }
 
 func (r *recorder) lastDisconnect() error {

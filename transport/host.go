@@ -155,12 +155,13 @@ func (h *Host) Addrs() []string {
 // connection gater admits only allowed devices.
 func (h *Host) LibP2P() host.Host { return h.p2p }
 
-// Session returns the running session with a device, or nil.
+// Session returns the running session with a device, or nil. A session is
+// returned once Handler.Connected has been called for it.
 func (h *Host) Session(id identity.DeviceID) *Session {
 	h.mu.Lock()
 	s := h.mu.sessions[id]
 	h.mu.Unlock()
-	if s == nil || s.ctx.Err() != nil {
+	if s == nil || !s.live.Load() || s.ctx.Err() != nil {
 		return nil
 	}
 	return s
@@ -264,7 +265,11 @@ func (h *Host) handleStream(st network.Stream) {
 	defer h.wg.Done()
 	s := h.newSession(st)
 	if err := s.handshake(h.hello); err != nil {
-		h.log.Info("Session handshake failed", dev.LogAttr(), slog.String("addr", s.remoteAddr), slog.Any("error", err))
+		level := slog.LevelInfo
+		if errors.Is(err, ErrProtocol) {
+			level = slog.LevelWarn
+		}
+		h.log.Log(context.Background(), level, "Session handshake failed", dev.LogAttr(), slog.String("addr", s.remoteAddr), slog.Any("error", err))
 		s.abort(err)
 		return
 	}

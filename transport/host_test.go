@@ -14,6 +14,7 @@ import (
 	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shoalsync/shoal/crypto/identity"
 	"github.com/shoalsync/shoal/transport/wire"
@@ -515,5 +516,24 @@ func TestServeAfterClose(t *testing.T) {
 	}
 	if err := h.Serve(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Serve after Close: %v", err)
+	}
+}
+
+func TestMetricsRegisterer(t *testing.T) {
+	checkGoroutines(t)
+	reg := prometheus.NewRegistry()
+	keys := sortedKeys(t, 2)
+	withMetrics := func(c *Config) { c.Metrics = reg }
+	a := startHost(t, keys[0], "alpha", bothLoopback, withMetrics)
+	b := startHost(t, keys[1], "beta", bothLoopback, withMetrics) // a second host on the same registry
+	a.SetDevices([]Device{b.device(true)})
+	b.SetDevices([]Device{a.device(false)})
+	a.roundTrip(t, b.ID())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mfs) == 0 {
+		t.Fatal("no libp2p metrics registered")
 	}
 }

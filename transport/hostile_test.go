@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -165,6 +166,33 @@ func TestHostilePeer(t *testing.T) {
 			good.roundTrip(t, victim.ID())
 		})
 	}
+
+	t.Run("new stream replaces the session", func(t *testing.T) {
+		st1 := hostile.open(t, victim, hello)
+		var s1 *Session
+		waitFor(t, "the first session", func() bool { s1 = victim.Session(hostileKey.ID()); return s1 != nil })
+		events := len(victim.rec.eventLog())
+		st2 := hostile.open(t, victim, hello)
+		if reason := readClose(t, st1); reason != reasonReplaced {
+			t.Errorf("old session closed with %q", reason)
+		}
+		waitFor(t, "the second session", func() bool { s := victim.Session(hostileKey.ID()); return s != nil && s != s1 })
+		waitFor(t, "two events", func() bool { return len(victim.rec.eventLog()) >= events+2 })
+		id := hostileKey.ID().Short()
+		if got := victim.rec.eventLog()[events:]; !slices.Equal(got, []string{"disconnect " + id, "connect " + id}) {
+			t.Errorf("events %q", got)
+		}
+		req := validReq("y")
+		req.Id = 1
+		if err := wire.Write(st2, &wire.Message{Payload: &wire.Message_Request{Request: req}}); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := wire.NewReader(st2, 0).Read(); err != nil || m.GetResponse().GetId() != 1 {
+			t.Fatalf("got %v, %v; want the response", m, err)
+		}
+		st2.Reset()
+		waitFor(t, "the victim's disconnect", func() bool { return victim.Session(hostileKey.ID()) == nil })
+	})
 
 	t.Run("huge request id and unknown response", func(t *testing.T) {
 		st := hostile.open(t, victim, hello)

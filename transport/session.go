@@ -72,6 +72,7 @@ type Session struct {
 	ctx    context.Context // cancelled, with Err as cause, when the session ends
 	cancel context.CancelCauseFunc
 
+	live   atomic.Bool   // set when Handler.Connected is called
 	wmu    chan struct{} // one slot: held while writing a frame
 	nextID atomic.Uint64
 

@@ -58,6 +58,7 @@ func (s *Session) serve() {
 	go s.closer()
 	go s.dispatch()
 	go s.answerBusy()
+	s.live.Store(true)
 	go func() {
 		defer s.wg.Done()
 		defer close(s.connected)
