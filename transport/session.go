@@ -72,9 +72,11 @@ type Session struct {
 	ctx    context.Context // cancelled, with Err as cause, when the session ends
 	cancel context.CancelCauseFunc
 
-	live   atomic.Bool   // set when Handler.Connected is called
-	wmu    chan struct{} // one slot: held while writing a frame
-	nextID atomic.Uint64
+	live     atomic.Bool   // set when Handler.Connected is called
+	bytesIn  atomic.Int64  // stream bytes read
+	bytesOut atomic.Int64  // stream bytes written
+	wmu      chan struct{} // one slot: held while writing a frame
+	nextID   atomic.Uint64
 
 	pmu     sync.Mutex
 	pending map[uint64]chan *wire.Response // Requests awaiting a Response
@@ -91,14 +93,14 @@ type Session struct {
 
 func newSession(st stream, id identity.DeviceID, remoteAddr, transport string, h Handler, log *slog.Logger, maxRequests int) *Session {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	return &Session{
+	sess := &Session{
 		id:         id,
 		remoteAddr: remoteAddr,
 		transport:  transport,
 		log:        log.With(id.LogAttr()),
 		handler:    h,
 		st:         st,
-		br:         bufio.NewReaderSize(st, 64<<10),
+		br:         nil, // set below: it counts what it reads
 		ctx:        ctx,
 		cancel:     cancel,
 		wmu:        make(chan struct{}, 1),
@@ -109,6 +111,8 @@ func newSession(st stream, id identity.DeviceID, remoteAddr, transport string, h
 		readDone:   make(chan struct{}),
 		finished:   make(chan struct{}),
 	}
+	sess.br = bufio.NewReaderSize(countingReader{st, &sess.bytesIn}, 64<<10)
+	return sess
 }
 
 // ID returns the peer's device ID.
@@ -225,7 +229,7 @@ func (s *Session) write(ctx context.Context, m *wire.Message) error {
 // frame must be written within timeout. An error after bytes went out
 // leaves the stream unusable, so it ends the session.
 func (s *Session) writeLocked(m *wire.Message, timeout time.Duration) error {
-	w := &chunkWriter{st: s.st, timeout: timeout}
+	w := &chunkWriter{st: s.st, timeout: timeout, n: &s.bytesOut}
 	err := wire.Write(w, m)
 	if err != nil && w.used {
 		err = fmt.Errorf("writing to peer: %w", err)
@@ -245,6 +249,7 @@ type chunkWriter struct {
 	st      stream
 	timeout time.Duration
 	used    bool
+	n       *atomic.Int64 // bytes written, for BytesOut
 }
 
 func (w *chunkWriter) Write(p []byte) (int, error) {
@@ -257,10 +262,29 @@ func (w *chunkWriter) Write(p []byte) (int, error) {
 		}
 		k, err := w.st.Write(p[:c])
 		n += k
+		w.n.Add(int64(k))
 		if err != nil {
 			return n, err
 		}
 		p = p[c:]
 	}
 	return n, nil
+}
+
+// BytesIn returns the bytes read from the session's stream so far.
+func (s *Session) BytesIn() int64 { return s.bytesIn.Load() }
+
+// BytesOut returns the bytes written to the session's stream so far.
+func (s *Session) BytesOut() int64 { return s.bytesOut.Load() }
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r interface{ Read([]byte) (int, error) }
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	c.n.Add(int64(k))
+	return k, err
 }

@@ -36,7 +36,8 @@ func newParams(avg uint32) params {
 // FastCDC with normalized chunking (Xia et al., "The Design of Fast
 // Content-Defined Chunking for Data Deduplication Based Storage Systems",
 // IEEE TPDS 2020, Algorithm 2), cutting after the byte whose fingerprint
-// matches. In plain form:
+// matches (the paper's pseudo-code cuts before it; most implementations,
+// and we, include it). In plain form:
 //
 //	if len(d) <= min { return len(d) }
 //	n := min(len(d), max); norm := min(avg, n); fp := 0

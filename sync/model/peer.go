@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -24,9 +25,14 @@ const (
 	indexBatchBytes = 4 << 20
 )
 
+// maxPeerRequests bounds our requests in flight to one device, below the
+// transport's per-session limit (64) above which a peer answers BUSY.
+const maxPeerRequests = 48
+
 // peer is the model's side of one session.
 type peer struct {
 	conn   Conn
+	sem    chan struct{} // one slot per request in flight to this device
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // index senders
@@ -46,7 +52,7 @@ func (m *Model) Connected(c Conn) {
 		base = context.Background()
 	}
 	ctx, cancel := context.WithCancel(base)
-	p := &peer{conn: c, ctx: ctx, cancel: cancel, senders: map[string]context.CancelFunc{}}
+	p := &peer{conn: c, ctx: ctx, cancel: cancel, senders: map[string]context.CancelFunc{}, sem: make(chan struct{}, maxPeerRequests)}
 	m.mu.conns[c.ID()] = p
 	m.mu.Unlock()
 	m.log.Info("Device connected", c.ID().LogAttr(), slog.String("addr", c.Info().Address), slog.String("transport", c.Info().Transport))
@@ -77,17 +83,41 @@ func (m *Model) peerFor(id identity.DeviceID) *peer {
 	return m.mu.conns[id]
 }
 
-// connected returns the sessions of the given devices that are up.
-func (m *Model) connected(devs []identity.DeviceID) []Conn {
+// connected returns the peers among devs that have a session.
+func (m *Model) connected(devs []identity.DeviceID) []*peer {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []Conn
+	var out []*peer
 	for _, d := range devs {
 		if p := m.mu.conns[d]; p != nil {
-			out = append(out, p.conn)
+			out = append(out, p)
 		}
 	}
 	return out
+}
+
+// request sends a block request to p, waiting for a free request slot, and
+// retries a few times when the device answers BUSY.
+func (p *peer) request(ctx context.Context, r *wire.Request) (*wire.Response, error) {
+	for attempt := 0; ; attempt++ {
+		select {
+		case p.sem <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-p.ctx.Done():
+			return nil, errors.New("device disconnected")
+		}
+		resp, err := p.conn.Request(ctx, r)
+		<-p.sem
+		if err != nil || resp.Code != wire.ErrorCode_ERROR_CODE_BUSY || attempt >= 5 {
+			return resp, err
+		}
+		select {
+		case <-time.After(time.Duration(20<<attempt) * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 func (m *Model) wakeFolders() {
@@ -305,7 +335,7 @@ func (m *Model) Request(ctx context.Context, c Conn, r *wire.Request) *wire.Resp
 		resp.Code = wire.ErrorCode_ERROR_CODE_NO_SUCH_FOLDER
 		return resp
 	}
-	data, err := f.readBlock(ctx, r.Hash, r.Size)
+	data, err := f.readBlock(ctx, r.Hash, r.Size, false)
 	if err != nil {
 		resp.Code = wire.ErrorCode_ERROR_CODE_NO_SUCH_BLOCK
 		return resp
@@ -314,9 +344,13 @@ func (m *Model) Request(ctx context.Context, c Conn, r *wire.Request) *wire.Resp
 	return resp
 }
 
-// readBlock finds a local copy of a block by hash and returns it after
-// checking the hash, trying every location the index knows.
-func (f *folder) readBlock(ctx context.Context, hash []byte, size int32) ([]byte, error) {
+// readBlock finds a local copy of a block by hash, trying every location
+// the index knows. With verify, the data is checked against the hash;
+// without it, a location is used only if its file still has the size and
+// mtime of our record (what the scanner hashed), and anything else is
+// hashed. Serving peers uses verify=false: the requester checks every
+// block itself, so hashing twice would only cost CPU.
+func (f *folder) readBlock(ctx context.Context, hash []byte, size int32, verify bool) ([]byte, error) {
 	var data []byte
 	var lastErr error = errNoSuchBlock
 	root := f.path()
@@ -327,14 +361,16 @@ func (f *folder) readBlock(ctx context.Context, hash []byte, size int32) ([]byte
 		if size > 0 && bsize != size {
 			return true
 		}
-		b, err := readAt(root, name, offset, bsize)
+		b, current, err := f.readAt(root, name, offset, bsize)
 		if err != nil {
 			lastErr = err
 			return true
 		}
-		if h := sha256.Sum256(b); !bytes.Equal(h[:], hash) {
-			lastErr = fmt.Errorf("block of %s at %d changed on disk", name, offset)
-			return true
+		if verify || !current {
+			if h := sha256.Sum256(b); !bytes.Equal(h[:], hash) {
+				lastErr = fmt.Errorf("block of %s at %d changed on disk", name, offset)
+				return true
+			}
 		}
 		data = b
 		return false
@@ -350,20 +386,28 @@ func (f *folder) readBlock(ctx context.Context, hash []byte, size int32) ([]byte
 
 var errNoSuchBlock = errors.New("no local copy of block")
 
-func readAt(root, name string, offset int64, size int32) ([]byte, error) {
+// readAt reads a block of a local file. current reports whether the file
+// still has the size and mtime of its index record.
+func (f *folder) readAt(root, name string, offset int64, size int32) (b []byte, current bool, err error) {
 	if err := fsutil.CheckParents(root, name); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	fd, err := fsutil.OpenNoFollow(fsutil.Native(root, name))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer fd.Close()
-	b := make([]byte, size)
-	if _, err := fd.ReadAt(b, offset); err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
+	if fi, err := fd.Stat(); err == nil {
+		if lf, ok, err := f.idx.Local(name); err == nil && ok && !lf.Info.Deleted &&
+			fi.Size() == lf.Info.Size && fi.ModTime().Unix() == lf.Info.ModifiedS && int32(fi.ModTime().Nanosecond()) == lf.Info.ModifiedNs {
+			current = true
+		}
 	}
-	return b, nil
+	b = make([]byte, size)
+	if _, err := fd.ReadAt(b, offset); err != nil && !errors.Is(err, io.EOF) {
+		return nil, false, err
+	}
+	return b, current, nil
 }
 
 // devicesOf converts availability lists, dropping this device.

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -24,7 +23,7 @@ import (
 )
 
 // blocksInFlight bounds concurrent block fetches per file.
-const blocksInFlight = 16
+const blocksInFlight = 32
 
 var (
 	// errRescan means the file on disk differs from our record: it has
@@ -653,7 +652,7 @@ func (f *folder) fill(ctx context.Context, n need, tmp string) (_ *os.File, err 
 				}
 			}
 		}
-		if data, err := f.readBlock(ctx, b.Hash, b.Size); err == nil {
+		if data, err := f.readBlock(ctx, b.Hash, b.Size, true); err == nil {
 			if _, err := fd.WriteAt(data, b.Offset); err != nil {
 				return nil, fmt.Errorf("writing temporary file: %w", err)
 			}
@@ -729,14 +728,15 @@ func (f *folder) fetchAll(ctx context.Context, w *wire.FileInfo, avail []identit
 // fetch gets one block from the first device that serves it with the right
 // hash, starting with a different device for each block.
 func (f *folder) fetch(ctx context.Context, w *wire.FileInfo, b *wire.BlockInfo, avail []identity.DeviceID, start int) ([]byte, error) {
-	conns := f.m.connected(avail)
-	if len(conns) == 0 {
+	peers := f.m.connected(avail)
+	if len(peers) == 0 {
 		return nil, errNoPeers
 	}
 	var lastErr error
-	for i := range conns {
-		c := conns[(start+i)%len(conns)]
-		resp, err := c.Request(ctx, &wire.Request{Folder: f.id, Hash: b.Hash, Size: b.Size, Name: w.Name, Offset: b.Offset})
+	for i := range peers {
+		p := peers[(start+i)%len(peers)]
+		c := p.conn
+		resp, err := p.request(ctx, &wire.Request{Folder: f.id, Hash: b.Hash, Size: b.Size, Name: w.Name, Offset: b.Offset})
 		if err != nil {
 			lastErr = fmt.Errorf("requesting block from %s: %w", c.ID().Short(), err)
 			continue
@@ -779,5 +779,3 @@ func (f *folder) pullDelete(n need) (index.LocalFile, error) {
 	}
 	return f.newRecord(n, abs)
 }
-
-var _ = io.EOF

@@ -39,7 +39,7 @@ type conn struct{ *transport.Session }
 var _ model.Conn = conn{}
 
 func (c conn) Info() model.ConnInfo {
-	i := model.ConnInfo{Address: c.RemoteAddr(), Transport: c.Transport(), Since: c.Since()}
+	i := model.ConnInfo{Address: c.RemoteAddr(), Transport: c.Transport(), Since: c.Since(), BytesIn: c.BytesIn(), BytesOut: c.BytesOut()}
 	if h := c.Hello(); h != nil {
 		i.Name, i.ClientVersion = h.DeviceName, h.ClientVersion
 	}

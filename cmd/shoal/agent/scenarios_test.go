@@ -145,3 +145,33 @@ func TestConcurrentEditConflict(t *testing.T) {
 		}
 	}
 }
+
+// TestManyLargeFilesInParallel pulls several multi-block files at once,
+// more blocks in flight than one session serves concurrently; the puller
+// must pace itself instead of failing files with BUSY answers.
+func TestManyLargeFilesInParallel(t *testing.T) {
+	a, b := startAgent(t, "a"), startAgent(t, "b")
+	buf := make([]byte, 12<<20)
+	for i := range 8 {
+		rand.Read(buf)
+		if err := os.WriteFile(filepath.Join(a.dir, fmt.Sprintf("large%d.bin", i)), buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pair(t, a, b)
+	var errs []string
+	testutil.Eventually(t, 60*time.Second, func() error {
+		st := b.folder()
+		for _, fe := range st.FileErrors {
+			errs = append(errs, fe.Path+": "+fe.Error)
+		}
+		if st.LocalFiles != 8 || st.NeedFiles != 0 || st.State != "idle" {
+			return fmt.Errorf("b has %d files, needs %d", st.LocalFiles, st.NeedFiles)
+		}
+		return nil
+	})
+	if len(errs) > 0 {
+		t.Errorf("file errors while pulling: %v", errs[:min(3, len(errs))])
+	}
+	converged(t, 30*time.Second, a, b)
+}
