@@ -7,6 +7,7 @@
 package chunk
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -31,6 +32,9 @@ func BlocksHash(blocks []*wire.BlockInfo) []byte {
 	}
 	return h.Sum(nil)
 }
+
+// smallBufs holds SmallFileSize buffers for the small-input fast path.
+var smallBufs = sync.Pool{New: func() any { b := make([]byte, SmallFileSize); return &b }}
 
 // hashJob is one chunk copy waiting for a hasher. The hasher sets
 // block.Hash and returns buf to the free list.
@@ -61,6 +65,24 @@ func Blocks(ctx context.Context, r io.Reader, avg uint32) ([]*wire.BlockInfo, er
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("chunking: %w", err)
 	}
+	// Small inputs are one chunk: hash them here, without the chunker's
+	// buffer or hashing goroutines. Scanning many small files is dominated
+	// by this case.
+	head := smallBufs.Get().(*[]byte)
+	defer smallBufs.Put(head)
+	n, err := io.ReadFull(r, (*head)[:SmallFileSize])
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		if n == 0 {
+			return nil, nil
+		}
+		sum := sha256.Sum256((*head)[:n])
+		return []*wire.BlockInfo{{Offset: 0, Size: int32(n), Hash: sum[:]}}, nil
+	case err != nil:
+		return nil, fmt.Errorf("chunking: reading at offset 0: %w", err)
+	}
+	r = io.MultiReader(bytes.NewReader((*head)[:n]), r)
+
 	_, maxSize := Limits(avg)
 	workers := runtime.GOMAXPROCS(0)
 	slots := max(2, min(2*workers, maxInFlightBytes/maxSize))
@@ -84,7 +106,9 @@ func Blocks(ctx context.Context, r io.Reader, avg uint32) ([]*wire.BlockInfo, er
 		})
 	}
 
-	blocks, err := cutAll(ctx, NewChunker(r, avg), maxSize, free, jobs)
+	c := NewChunker(r, avg)
+	defer c.release()
+	blocks, err := cutAll(ctx, c, maxSize, free, jobs)
 	close(jobs)
 	wg.Wait()
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // params are the FastCDC parameters for one average size A.
@@ -124,7 +125,32 @@ func NewChunker(r io.Reader, avg uint32) *Chunker {
 }
 
 func newChunker(r io.Reader, p params) *Chunker {
-	return &Chunker{r: r, p: p, buf: make([]byte, p.bufSize)}
+	return &Chunker{r: r, p: p, buf: getBuf(p.bufSize)}
+}
+
+// bufPools recycles Chunker buffers by size, so hashing many files does
+// not allocate (and zero) a multi-MiB buffer each time.
+var bufPools sync.Map // int → *sync.Pool of *[]byte
+
+func getBuf(size int) []byte {
+	if p, ok := bufPools.Load(size); ok {
+		if b, ok := p.(*sync.Pool).Get().(*[]byte); ok && b != nil {
+			return *b
+		}
+	}
+	return make([]byte, size)
+}
+
+// release returns the Chunker's buffer for reuse; the Chunker must not be
+// used afterwards.
+func (c *Chunker) release() {
+	if c.buf == nil {
+		return
+	}
+	p, _ := bufPools.LoadOrStore(len(c.buf), &sync.Pool{})
+	b := c.buf
+	p.(*sync.Pool).Put(&b)
+	c.buf = nil
 }
 
 // Next returns the next chunk and its offset in the stream. data aliases the
