@@ -34,7 +34,11 @@ type pairEnv struct {
 
 // newPair starts A with a folder and B without it; call b.share() to make B
 // join (and start pulling).
-func newPair(tb testing.TB) *pairEnv {
+func newPair(tb testing.TB) *pairEnv { return newPairOver(tb, "quic") }
+
+// newPairOver is newPair with B dialling A over the given transport
+// ("quic" or "tcp").
+func newPairOver(tb testing.TB, transport string) *pairEnv {
 	base := tb.TempDir()
 	e := &pairEnv{homeA: filepath.Join(base, "a"), homeB: filepath.Join(base, "b"), dirA: filepath.Join(base, "A"), dirB: filepath.Join(base, "B")}
 	os.MkdirAll(e.dirA, 0o755)
@@ -43,7 +47,16 @@ func newPair(tb testing.TB) *pairEnv {
 	e.idB = strings.TrimSpace(mustShoal(tb, e.homeB, "id"))
 	e.a = startProc(tb, e.homeA)
 	e.b = startProc(tb, e.homeB)
-	addrA := statusOf(tb, e.homeA).ListenAddrs[0]
+	marker := "/quic-v1/"
+	if transport == "tcp" {
+		marker = "/tcp/"
+	}
+	var addrA string
+	for _, a := range statusOf(tb, e.homeA).ListenAddrs {
+		if strings.Contains(a, marker) {
+			addrA = a
+		}
+	}
 	mustShoal(tb, e.homeA, "device", "add", e.idB)
 	mustShoal(tb, e.homeB, "device", "add", e.idA, "--addr", addrA)
 	return e
@@ -102,10 +115,16 @@ func (e *pairEnv) pulled(tb testing.TB) int64 {
 	return fs[0].PulledBytes
 }
 
-// BenchmarkSync1GiB: B pulls one 1 GiB file that A has already scanned.
+// BenchmarkSync1GiB: B pulls one 1 GiB file that A has already scanned,
+// over QUIC (the default) and, for comparison, over TCP.
 func BenchmarkSync1GiB(b *testing.B) {
+	b.Run("quic", func(b *testing.B) { benchSync1GiB(b, "quic") })
+	b.Run("tcp", func(b *testing.B) { benchSync1GiB(b, "tcp") })
+}
+
+func benchSync1GiB(b *testing.B, transport string) {
 	for range b.N {
-		e := newPair(b)
+		e := newPairOver(b, transport)
 		f, err := os.Create(filepath.Join(e.dirA, "one.bin"))
 		if err != nil {
 			b.Fatal(err)

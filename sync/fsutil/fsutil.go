@@ -5,8 +5,10 @@
 package fsutil
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -66,7 +68,72 @@ func OpenNoFollow(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_RDONLY|oNoFollow, 0)
 }
 
+// OpenTemp opens or creates a temporary file for writing, failing if the
+// path is a symlink.
+func OpenTemp(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDWR|os.O_CREATE|oNoFollow, 0o600)
+}
+
 // Native converts a slash-separated relative name to a path under root.
 func Native(root, rel string) string {
 	return filepath.Join(root, filepath.FromSlash(rel))
+}
+
+// ErrExists is returned by RenameNoReplace when the target exists.
+var ErrExists = errors.New("target exists")
+
+// SameContent reports whether two regular files (opened without following
+// symlinks) have the same size and bytes, reading both in bounded chunks.
+func SameContent(a, b string) (bool, error) {
+	fa, err := OpenNoFollow(a)
+	if err != nil {
+		return false, err
+	}
+	defer fa.Close()
+	fb, err := OpenNoFollow(b)
+	if err != nil {
+		return false, err
+	}
+	defer fb.Close()
+	sa, err := fa.Stat()
+	if err != nil {
+		return false, err
+	}
+	sb, err := fb.Stat()
+	if err != nil {
+		return false, err
+	}
+	if !sa.Mode().IsRegular() || !sb.Mode().IsRegular() || sa.Size() != sb.Size() {
+		return false, nil
+	}
+	ba, bb := make([]byte, 1<<20), make([]byte, 1<<20)
+	for {
+		na, ea := io.ReadFull(fa, ba)
+		nb, eb := io.ReadFull(fb, bb)
+		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
+			return false, nil
+		}
+		if ea != nil || eb != nil {
+			return (errors.Is(ea, io.EOF) || errors.Is(ea, io.ErrUnexpectedEOF)) && (errors.Is(eb, io.EOF) || errors.Is(eb, io.ErrUnexpectedEOF)), nil
+		}
+	}
+}
+
+func renameIfAbsent(oldpath, newpath string) error {
+	if _, err := os.Lstat(newpath); err == nil {
+		return ErrExists
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return os.Rename(oldpath, newpath)
+}
+
+// SyncDir fsyncs a directory, making renames and creations in it durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

@@ -42,6 +42,7 @@ type folder struct {
 	recordsSent atomic.Int64
 	recordsRecv atomic.Int64
 	fullResends atomic.Int64 // replace_all indexes received
+	rejected    atomic.Int64 // index messages refused
 
 	mu struct {
 		sync.Mutex
@@ -123,6 +124,12 @@ func (f *folder) setError(err error) {
 	}
 }
 
+func (f *folder) hasError() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mu.err != nil
+}
+
 // localChanged returns a channel closed at the next local index change.
 func (f *folder) localChanged() <-chan struct{} {
 	f.mu.Lock()
@@ -181,7 +188,7 @@ func (f *folder) status() FolderStatus {
 	})
 	st := FolderStatus{ID: cfg.ID, Label: cfg.Label, Path: cfg.Path, Devices: slices.Clone(cfg.Devices), State: state, FileErrors: fe,
 		PulledBytes: f.pulledBytes.Load(), ReusedBytes: f.reusedBytes.Load(), HashedBytes: f.hashedBytes.Load(),
-		RecordsSent: f.recordsSent.Load(), RecordsReceived: f.recordsRecv.Load(), FullResendsReceived: f.fullResends.Load()}
+		RecordsSent: f.recordsSent.Load(), RecordsReceived: f.recordsRecv.Load(), FullResendsReceived: f.fullResends.Load(), IndexesRejected: f.rejected.Load()}
 	if st.Devices == nil {
 		st.Devices = []string{}
 	}
@@ -288,12 +295,20 @@ func (f *folder) serve(ctx context.Context) {
 		case <-f.scanCh:
 			f.runScan(ctx)
 			f.pullSoon()
+			if f.hasError() {
+				retryPull.Reset(f.m.opts.RetryInterval)
+			}
 		case <-f.pullCh:
 			if again := f.runPull(ctx); again {
 				retryPull.Reset(f.m.opts.RetryInterval)
 			}
 		case <-retryPull.C:
+			// Retry failed files, and any scan work kept after a failure.
 			f.pullSoon()
+			select {
+			case f.scanCh <- struct{}{}:
+			default:
+			}
 		}
 	}
 }
@@ -303,15 +318,24 @@ func (f *folder) runScan(ctx context.Context) {
 	if !full && len(paths) == 0 {
 		return
 	}
+	requeue := func() { // keep the work for the next attempt
+		f.mu.Lock()
+		f.mu.pendingScan = append(f.mu.pendingScan, paths...)
+		f.mu.fullScan = f.mu.fullScan || full
+		f.mu.Unlock()
+	}
 	if err := f.checkRoot(); err != nil {
 		f.setError(err)
+		requeue()
 		return
 	}
 	if full {
 		paths = nil
+		f.sweepTemps(24 * time.Hour)
 	}
 	f.setState(StateScanning)
-	res, err := scan.Scan(ctx, scan.Options{Root: f.path(), Index: f.idx, LocalID: f.m.localID, Logger: f.log}, paths)
+	res, err := scan.Scan(ctx, scan.Options{Root: f.path(), Index: f.idx, LocalID: f.m.localID, Logger: f.log,
+		BeforeDeletions: f.checkRoot}, paths)
 	f.mu.Lock()
 	f.mu.lastScan = time.Now()
 	f.mu.Unlock()
@@ -322,6 +346,7 @@ func (f *folder) runScan(ctx context.Context) {
 	if err != nil {
 		if ctx.Err() == nil {
 			f.setError(fmt.Errorf("scanning: %w", err))
+			requeue()
 		}
 		return
 	}

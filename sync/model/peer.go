@@ -29,6 +29,10 @@ const (
 // transport's per-session limit (64) above which a peer answers BUSY.
 const maxPeerRequests = 48
 
+// requestTimeout bounds one block request, so a device that stops answering
+// cannot hold a pull forever; the block is then asked of another device.
+const requestTimeout = 60 * time.Second
+
 // peer is the model's side of one session.
 type peer struct {
 	conn   Conn
@@ -38,7 +42,12 @@ type peer struct {
 	wg     sync.WaitGroup // index senders
 
 	mu      sync.Mutex
-	senders map[string]context.CancelFunc // folder ID → running index sender
+	senders map[string]*sender // folder ID → running index sender
+}
+
+type sender struct {
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // Connected is called by the transport when a session is up.
@@ -52,7 +61,7 @@ func (m *Model) Connected(c Conn) {
 		base = context.Background()
 	}
 	ctx, cancel := context.WithCancel(base)
-	p := &peer{conn: c, ctx: ctx, cancel: cancel, senders: map[string]context.CancelFunc{}, sem: make(chan struct{}, maxPeerRequests)}
+	p := &peer{conn: c, ctx: ctx, cancel: cancel, senders: map[string]*sender{}, sem: make(chan struct{}, maxPeerRequests)}
 	m.mu.conns[c.ID()] = p
 	m.mu.Unlock()
 	m.log.Info("Device connected", c.ID().LogAttr(), slog.String("addr", c.Info().Address), slog.String("transport", c.Info().Transport))
@@ -107,7 +116,9 @@ func (p *peer) request(ctx context.Context, r *wire.Request) (*wire.Response, er
 		case <-p.ctx.Done():
 			return nil, errors.New("device disconnected")
 		}
-		resp, err := p.conn.Request(ctx, r)
+		rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		resp, err := p.conn.Request(rctx, r)
+		cancel()
 		<-p.sem
 		if err != nil || resp.Code != wire.ErrorCode_ERROR_CODE_BUSY || attempt >= 5 {
 			return resp, err
@@ -237,12 +248,17 @@ func (m *Model) handleClusterConfig(p *peer, cc *wire.ClusterConfig) {
 func (m *Model) startIndexSender(p *peer, f *folder, from int64, reset bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if cancel := p.senders[f.id]; cancel != nil {
-		cancel()
+	if old := p.senders[f.id]; old != nil {
+		// Stop the old sender and wait, so none of its messages can
+		// follow the new sender's first one.
+		old.cancel()
+		<-old.done
 	}
 	ctx, cancel := context.WithCancel(p.ctx)
-	p.senders[f.id] = cancel
+	s := &sender{cancel: cancel, done: make(chan struct{})}
+	p.senders[f.id] = s
 	p.wg.Go(func() {
+		defer close(s.done)
 		if err := m.sendIndex(ctx, p, f, from, reset); err != nil && ctx.Err() == nil {
 			m.log.Debug("Index sender stopped", p.conn.ID().LogAttr(), slog.String("folder", f.id), slog.Any("error", err))
 		}
@@ -312,7 +328,14 @@ func (m *Model) handleIndex(p *peer, ix *wire.Index) error {
 			return fmt.Errorf("index update for folder %s with index ID %x, expected %x", ix.Folder, ix.IndexId, cur)
 		}
 	}
+	for _, fi := range ix.Files {
+		if fsutil.Internal(fi.Name) {
+			f.rejected.Add(1)
+			return fmt.Errorf("index names Shoal's own file %q", fi.Name)
+		}
+	}
 	if err := f.idx.UpdateRemote(dev, ix.IndexId, ix.ReplaceAll, ix.Files, ix.LastSequence); err != nil {
+		f.rejected.Add(1)
 		return fmt.Errorf("recording index: %w", err)
 	}
 	f.recordsRecv.Add(int64(len(ix.Files)))

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -74,7 +75,7 @@ func (f *folder) setStateUnlessError(s string) {
 // (children before parents). Creating before deleting lets a moved file be
 // rebuilt from its old copy.
 func (f *folder) pullOnce(ctx context.Context) (progress, failed int, err error) {
-	var dirs, files, dels []need
+	var dirs, files, links, dels []need
 	err = f.idx.Need(func(g index.GlobalEntry, local *index.LocalFile) error {
 		n := need{g: g}
 		if local != nil {
@@ -86,6 +87,8 @@ func (f *folder) pullOnce(ctx context.Context) (progress, failed int, err error)
 			dels = append(dels, n)
 		case g.Winner.Type == wire.FileType_FILE_TYPE_DIRECTORY:
 			dirs = append(dirs, n)
+		case g.Winner.Type == wire.FileType_FILE_TYPE_SYMLINK:
+			links = append(links, n)
 		default:
 			files = append(files, n)
 		}
@@ -94,7 +97,7 @@ func (f *folder) pullOnce(ctx context.Context) (progress, failed int, err error)
 	if err != nil {
 		return 0, 0, fmt.Errorf("listing needed files: %w", err)
 	}
-	if len(dirs)+len(files)+len(dels) == 0 {
+	if len(dirs)+len(files)+len(links)+len(dels) == 0 {
 		f.clearFileErrors(nil)
 		return 0, 0, nil
 	}
@@ -122,13 +125,30 @@ func (f *folder) pullOnce(ctx context.Context) (progress, failed int, err error)
 		}
 	}
 
-	for _, n := range dirs { // Need visits names in order: parents first
-		attempted[n.g.Winner.Name] = true
-		lf, err := f.pullDir(n)
-		handle(n, lf, err)
+	// Directories level by level (parents first), each level in parallel:
+	// creating a directory costs a journal update, and there may be many.
+	var mu sync.Mutex
+	for _, level := range byDepth(dirs) {
+		work := make(chan need)
+		var wg sync.WaitGroup
+		for range min(f.m.opts.PullWorkers, len(level)) {
+			wg.Go(func() {
+				for n := range work {
+					lf, err := f.pullDir(n)
+					mu.Lock()
+					handle(n, lf, err)
+					mu.Unlock()
+				}
+			})
+		}
+		for _, n := range level {
+			attempted[n.g.Winner.Name] = true
+			work <- n
+		}
+		close(work)
+		wg.Wait()
 	}
 
-	var mu sync.Mutex
 	work := make(chan need)
 	readyCh := make(chan *pending, 2*f.m.opts.PullWorkers)
 	var wg, inst sync.WaitGroup
@@ -162,6 +182,19 @@ func (f *folder) pullOnce(ctx context.Context) (progress, failed int, err error)
 	inst.Wait()
 	c.flush()
 
+	// Symlinks after every file is in place, one at a time: a link that
+	// replaces a directory must never be installed while another worker
+	// is writing below that directory's path.
+	for _, n := range links {
+		if ctx.Err() != nil {
+			break
+		}
+		attempted[n.g.Winner.Name] = true
+		lf, _, err := f.pullEntry(ctx, n)
+		handle(n, lf, err)
+	}
+	c.flush()
+
 	slices.SortFunc(dels, func(a, b need) int { return strings.Compare(b.g.Winner.Name, a.g.Winner.Name) })
 	for _, n := range dels {
 		if ctx.Err() != nil {
@@ -176,6 +209,19 @@ func (f *folder) pullOnce(ctx context.Context) (progress, failed int, err error)
 	}
 	f.clearFileErrors(attempted)
 	return progress, failed, ctx.Err()
+}
+
+// byDepth groups needs by the depth of their path, shallowest first.
+func byDepth(ns []need) [][]need {
+	var levels [][]need
+	for _, n := range ns {
+		d := strings.Count(n.g.Winner.Name, "/")
+		for len(levels) <= d {
+			levels = append(levels, nil)
+		}
+		levels[d] = append(levels[d], n)
+	}
+	return slices.DeleteFunc(levels, func(l []need) bool { return len(l) == 0 })
 }
 
 // committer batches local-record updates of finished files into index
@@ -367,6 +413,9 @@ func (f *folder) target(name string) (string, error) {
 	if err := wire.ValidName(name); err != nil {
 		return "", err
 	}
+	if fsutil.Internal(name) {
+		return "", fmt.Errorf("%q is reserved for Shoal's own files", name)
+	}
 	root := f.path()
 	if err := fsutil.CheckParents(root, name); err != nil {
 		return "", err
@@ -385,8 +434,14 @@ func (f *folder) pullDir(n need) (index.LocalFile, error) {
 		return index.LocalFile{}, err
 	}
 	if fi != nil && !fi.IsDir() {
-		if err := f.moveToConflict(n, abs); err != nil {
-			return index.LocalFile{}, err
+		// A file where the winner has a directory: keep it as a conflict
+		// copy if it was a concurrent change, else it was replaced.
+		if n.local != nil && !n.local.Info.Deleted && index.Compare(n.local.Info.Version, w.Version) == index.Concurrent {
+			if err := f.moveToConflict(n, abs); err != nil {
+				return index.LocalFile{}, err
+			}
+		} else if err := os.Remove(abs); err != nil {
+			return index.LocalFile{}, fmt.Errorf("replacing file with a directory: %w", err)
 		}
 	}
 	if err := os.MkdirAll(abs, 0o755); err != nil {
@@ -487,16 +542,38 @@ func (f *folder) installer(ready <-chan *pending, done func(need, index.LocalFil
 		err := syncFiles(f.path(), batch)
 		for _, p := range batch {
 			p.fd.Close()
+		}
+		type result struct {
+			lf  index.LocalFile
+			err error
+		}
+		results := make([]result, len(batch))
+		dirs := map[string]bool{}
+		for i, p := range batch {
 			if err != nil {
-				done(p.n, index.LocalFile{}, fmt.Errorf("syncing temporary file: %w", err))
+				results[i].err = fmt.Errorf("syncing temporary file: %w", err)
 				continue
 			}
-			if err := f.install(p.n, p.tmp, p.abs, p.fi, p.conflict); err != nil {
-				done(p.n, index.LocalFile{}, err)
-				continue
+			if results[i].err = f.install(p.n, p.tmp, p.abs, p.fi, p.conflict); results[i].err == nil {
+				results[i].lf, results[i].err = f.newRecord(p.n, p.abs)
+				dirs[filepath.Dir(p.abs)] = true
 			}
-			lf, err := f.newRecord(p.n, p.abs)
-			done(p.n, lf, err)
+		}
+		// The renames must be durable before the index says the files
+		// are in place, or a crash could bring back old content that the
+		// scanner would then announce as a newer edit.
+		var derr error
+		for d := range dirs {
+			if err := fsutil.SyncDir(d); err != nil && derr == nil {
+				derr = fmt.Errorf("syncing directory: %w", err)
+			}
+		}
+		for i, p := range batch {
+			r := results[i]
+			if r.err == nil && derr != nil {
+				r.err = derr
+			}
+			done(p.n, r.lf, r.err)
 		}
 	}
 }
@@ -520,6 +597,9 @@ func syncFiles(root string, batch []*pending) error {
 // install renames tmp into place at abs, first moving a conflicting local
 // version aside and re-checking that nothing changed meanwhile.
 func (f *folder) install(n need, tmp, abs string, fi fs.FileInfo, conflict bool) error {
+	if err := fsutil.CheckParents(f.path(), n.g.Winner.Name); err != nil {
+		return err
+	}
 	if _, err := onDisk(n.local, abs); err != nil {
 		return err
 	}
@@ -531,6 +611,19 @@ func (f *folder) install(n need, tmp, abs string, fi fs.FileInfo, conflict bool)
 		if err := os.Remove(abs); err != nil { // only an empty directory can give way
 			return fmt.Errorf("replacing directory with a file: %w", err)
 		}
+		fi = nil
+	}
+	if fi == nil || conflict {
+		// Nothing is (any longer) at abs: never overwrite something a
+		// user created there since the check.
+		err := fsutil.RenameNoReplace(tmp, abs)
+		if errors.Is(err, fsutil.ErrExists) {
+			return errRescan
+		}
+		if err != nil {
+			return fmt.Errorf("installing file: %w", err)
+		}
+		return nil
 	}
 	if err := os.Rename(tmp, abs); err != nil {
 		return fmt.Errorf("installing file: %w", err)
@@ -544,20 +637,27 @@ func (f *folder) moveToConflict(n need, abs string) error {
 	loser := n.local.Info
 	name := ConflictName(loser.Name, time.Unix(loser.ModifiedS, int64(loser.ModifiedNs)), f.m.shortName(loser.ModifiedBy))
 	cabs := fsutil.Native(f.path(), name)
-	if _, err := os.Lstat(cabs); err == nil {
-		// The same conflict was already saved (by us or a peer).
-		if same, _ := sameFile(abs, cabs); !same {
-			for i := 1; ; i++ {
-				alt := fmt.Sprintf("%s~%d", cabs, i)
-				if _, err := os.Lstat(alt); errors.Is(err, fs.ErrNotExist) {
-					cabs = alt
-					break
-				}
-			}
+	base := cabs
+	for i := 1; ; i++ {
+		err := fsutil.RenameNoReplace(abs, cabs)
+		if err == nil {
+			break
 		}
-	}
-	if err := os.Rename(abs, cabs); err != nil {
-		return fmt.Errorf("saving conflict copy: %w", err)
+		if !errors.Is(err, fsutil.ErrExists) {
+			return fmt.Errorf("saving conflict copy: %w", err)
+		}
+		if same, _ := fsutil.SameContent(abs, cabs); same {
+			// The same conflict was already saved (by us or a peer): the
+			// content is kept there, so ours can give way.
+			if err := os.Remove(abs); err != nil {
+				return fmt.Errorf("saving conflict copy: %w", err)
+			}
+			break
+		}
+		if i > 100 {
+			return fmt.Errorf("saving conflict copy: too many conflict copies of %s", loser.Name)
+		}
+		cabs = fmt.Sprintf("%s~%d", base, i)
 	}
 	rel := strings.TrimPrefix(strings.TrimPrefix(cabs, f.path()), string(os.PathSeparator))
 	f.log.Info("Concurrent change; kept the other version as a conflict copy", slog.String("path", loser.Name), slog.String("copy", rel))
@@ -566,18 +666,6 @@ func (f *folder) moveToConflict(n need, abs string) error {
 }
 
 func pathToSlash(p string) string { return strings.ReplaceAll(p, string(os.PathSeparator), "/") }
-
-func sameFile(a, b string) (bool, error) {
-	x, err := os.ReadFile(a)
-	if err != nil {
-		return false, err
-	}
-	y, err := os.ReadFile(b)
-	if err != nil {
-		return false, err
-	}
-	return bytes.Equal(x, y), nil
-}
 
 // ConflictName returns NAME.sync-conflict-YYYYMMDD-HHMMSS-SHORTID.EXT for a
 // losing version modified at t by the device with the given short ID.
@@ -610,7 +698,7 @@ func tempName(abs string, hash []byte) string {
 // verified before it is written.
 func (f *folder) fill(ctx context.Context, n need, tmp string) (_ *os.File, err error) {
 	w := n.g.Winner
-	fd, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE, 0o600)
+	fd, err := fsutil.OpenTemp(tmp)
 	if err != nil {
 		return nil, fmt.Errorf("opening temporary file: %w", err)
 	}
@@ -632,12 +720,11 @@ func (f *folder) fill(ctx context.Context, n need, tmp string) (_ *os.File, err 
 		return nil, fmt.Errorf("opening temporary file: %w", err)
 	}
 	existing := st.Size()
-	if existing != w.Size {
+	if existing != w.Size && existing != 0 { // a new file grows as blocks are written
 		if err := fd.Truncate(w.Size); err != nil {
 			return nil, fmt.Errorf("sizing temporary file: %w", err)
 		}
 	}
-
 	var missing []*wire.BlockInfo
 	buf := make([]byte, 0)
 	for _, b := range w.Blocks {
@@ -769,6 +856,9 @@ func (f *folder) pullDelete(n need) (index.LocalFile, error) {
 			return index.LocalFile{}, err
 		}
 		if fi != nil {
+			if fi.IsDir() {
+				removeTemps(abs) // leftovers of abandoned pulls must not keep it alive
+			}
 			if err := os.Remove(abs); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				if fi.IsDir() {
 					return index.LocalFile{}, fmt.Errorf("directory is not empty; kept: %w", err)
@@ -778,4 +868,39 @@ func (f *folder) pullDelete(n need) (index.LocalFile, error) {
 		}
 	}
 	return f.newRecord(n, abs)
+}
+
+// removeTemps deletes Shoal's temporary files directly inside dir.
+func removeTemps(dir string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), fsutil.TempPrefix) {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// sweepTemps deletes temporary files older than maxAge anywhere in the
+// folder: partial pulls of versions that were superseded before they
+// finished. Younger ones are kept so an interrupted pull can resume.
+func (f *folder) sweepTemps(maxAge time.Duration) {
+	root := f.path()
+	cutoff := time.Now().Add(-maxAge)
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.IsDir() && d.Name() == fsutil.StateDir {
+			return fs.SkipDir
+		}
+		if !d.IsDir() && strings.HasPrefix(d.Name(), fsutil.TempPrefix) {
+			if fi, err := d.Info(); err == nil && fi.ModTime().Before(cutoff) {
+				os.Remove(p)
+			}
+		}
+		return nil
+	})
 }

@@ -62,6 +62,7 @@ type FolderStatus struct {
 	RecordsSent         int64       `json:"recordsSent"`         // index records sent to devices since start
 	RecordsReceived     int64       `json:"recordsReceived"`     // index records received since start
 	FullResendsReceived int64       `json:"fullResendsReceived"` // indexes received from scratch (replace_all) since start
+	IndexesRejected     int64       `json:"indexesRejected"`     // invalid index messages from devices since start
 }
 
 // FileError is a per-file problem of the last pull.

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -40,6 +41,11 @@ type Options struct {
 	Logger    *slog.Logger
 	// Now is the clock for deletion times; nil means time.Now.
 	Now func() time.Time
+	// BeforeDeletions, when set, is called before deletions are recorded;
+	// an error stops the scan without recording them. The folder uses it to
+	// re-check its marker, so a drive that vanished mid-scan does not turn
+	// into "everything was deleted".
+	BeforeDeletions func() error
 }
 
 // Result summarises a scan.
@@ -86,6 +92,9 @@ func Scan(ctx context.Context, o Options, subs []string) (Result, error) {
 
 type scanner struct {
 	o Options
+
+	mu         sync.Mutex
+	unreadable []string // directories the walk could not read: no deletions below them
 }
 
 // normalizeSubs cleans the list and drops entries covered by an ancestor.
@@ -234,6 +243,9 @@ func (s *scanner) walk(ctx context.Context, sub string, jobs chan<- job) error {
 				return nil // vanished while walking; the deletion pass sees it
 			}
 			s.o.Logger.Warn("Cannot read path", slog.String("path", rel), slog.Any("error", err))
+			s.mu.Lock()
+			s.unreadable = append(s.unreadable, rel)
+			s.mu.Unlock()
 			if d != nil && d.IsDir() {
 				return fs.SkipDir
 			}
@@ -288,13 +300,15 @@ func changed(prev *index.LocalFile, fi fs.FileInfo) bool {
 	r := prev.Info
 	switch {
 	case fi.IsDir():
-		return r.Type != wire.FileType_FILE_TYPE_DIRECTORY || r.Permissions != perm(fi)
+		// Directory modes are not compared: the puller keeps owner rwx on
+		// directories so it can write into them.
+		return r.Type != wire.FileType_FILE_TYPE_DIRECTORY
 	case fi.Mode()&fs.ModeSymlink != 0:
-		return r.Type != wire.FileType_FILE_TYPE_SYMLINK // target compared after readlink
+		return true // record() compares the target, which is cheap
 	default:
 		return r.Type != wire.FileType_FILE_TYPE_FILE || r.Size != fi.Size() ||
 			r.ModifiedS != fi.ModTime().Unix() || r.ModifiedNs != int32(fi.ModTime().Nanosecond()) ||
-			r.Permissions != perm(fi) || (prev.Inode != 0 && prev.Inode != fsutil.Inode(fi))
+			r.Permissions&0o777 != perm(fi) || (prev.Inode != 0 && prev.Inode != fsutil.Inode(fi))
 	}
 }
 
@@ -404,10 +418,17 @@ func (s *scanner) deletions(sub string, res *Result) error {
 	now := s.o.Now()
 	err := s.o.Index.WalkLocal(sub, func(lf index.LocalFile) error {
 		r := lf.Info
-		if r.Deleted || s.ignored(r.Name, r.Type == wire.FileType_FILE_TYPE_DIRECTORY) {
+		if r.Deleted || s.ignored(r.Name, r.Type == wire.FileType_FILE_TYPE_DIRECTORY) || s.underUnreadable(r.Name) {
 			return nil
 		}
-		if exists(s.o.Root, r) {
+		gone, err := gone(s.o.Root, r)
+		if err != nil {
+			// Unknown is not gone: an I/O or permission error must never
+			// spread as a deletion.
+			s.o.Logger.Warn("Cannot check path; not treating it as deleted", slog.String("path", r.Name), slog.Any("error", err))
+			return nil
+		}
+		if !gone {
 			return nil
 		}
 		batch = append(batch, index.LocalFile{Info: &wire.FileInfo{
@@ -424,6 +445,11 @@ func (s *scanner) deletions(sub string, res *Result) error {
 	if err != nil {
 		return fmt.Errorf("finding deleted files: %w", err)
 	}
+	if len(batch) > 0 && s.o.BeforeDeletions != nil {
+		if err := s.o.BeforeDeletions(); err != nil {
+			return fmt.Errorf("not recording %d deletions: %w", len(batch), err)
+		}
+	}
 	// Children before parents, so a receiver can remove directories.
 	slices.SortFunc(batch, func(a, b index.LocalFile) int { return strings.Compare(b.Info.Name, a.Info.Name) })
 	for len(batch) > 0 {
@@ -437,22 +463,42 @@ func (s *scanner) deletions(sub string, res *Result) error {
 	return nil
 }
 
-// exists reports whether the record's path still exists with a compatible
-// type, reached without passing through a symlink.
-func exists(root string, r *wire.FileInfo) bool {
-	if fsutil.CheckParents(root, r.Name) != nil {
-		return false
+// underUnreadable reports whether name is at or below a directory the walk
+// could not read.
+func (s *scanner) underUnreadable(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, u := range s.unreadable {
+		if name == u || strings.HasPrefix(name, u+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// gone reports whether the record's path no longer exists with a
+// compatible type (or is now reached through a symlink). Errors other than
+// "does not exist" are returned, never taken as gone.
+func gone(root string, r *wire.FileInfo) (bool, error) {
+	if err := fsutil.CheckParents(root, r.Name); err != nil {
+		if errors.Is(err, fsutil.ErrSymlinkInPath) {
+			return true, nil
+		}
+		return false, err
 	}
 	fi, err := os.Lstat(fsutil.Native(root, r.Name))
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return true, nil
+	}
 	if err != nil {
-		return false
+		return false, err
 	}
 	switch r.Type {
 	case wire.FileType_FILE_TYPE_DIRECTORY:
-		return fi.IsDir()
+		return !fi.IsDir(), nil
 	case wire.FileType_FILE_TYPE_SYMLINK:
-		return fi.Mode()&fs.ModeSymlink != 0
+		return fi.Mode()&fs.ModeSymlink == 0, nil
 	default:
-		return fi.Mode().IsRegular()
+		return !fi.Mode().IsRegular(), nil
 	}
 }

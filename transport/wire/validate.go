@@ -20,14 +20,17 @@ const (
 	MaxAverageBlockSize = 4 << 20  // largest FileInfo.block_size
 	MaxSymlinkTargetLen = 4096
 	MaxVersionCounters  = 4096
-	MaxIndexFiles       = 10000 // FileInfo records in one Index message
-	MaxFolders          = 10000 // folders in one ClusterConfig
-	MaxFolderIDLen      = 64
-	MaxFolderLabelLen   = 256
-	MaxDeviceIDLen      = 64 // raw bytes of a FolderDevice.id
-	MaxDeviceNameLen    = 64 // Hello.device_name, client_name and client_version
-	MaxCloseReasonLen   = 1024
-	HashSize            = 32 // SHA-256
+	// MaxCounterValue bounds a version counter, so bumping one (max+1) can
+	// never wrap around.
+	MaxCounterValue   = 1 << 62
+	MaxIndexFiles     = 10000 // FileInfo records in one Index message
+	MaxFolders        = 10000 // folders in one ClusterConfig
+	MaxFolderIDLen    = 64
+	MaxFolderLabelLen = 256
+	MaxDeviceIDLen    = 64 // raw bytes of a FolderDevice.id
+	MaxDeviceNameLen  = 64 // Hello.device_name, client_name and client_version
+	MaxCloseReasonLen = 1024
+	HashSize          = 32 // SHA-256
 )
 
 // ErrInvalid marks a message that decoded but breaks a rule of the protocol.

@@ -126,6 +126,8 @@ func validateVector(v *Vector) error {
 			return fmt.Errorf("version counter %d is missing", i)
 		case c.Value == 0:
 			return fmt.Errorf("version counter %x is zero", c.Id)
+		case c.Value > MaxCounterValue:
+			return fmt.Errorf("version counter %x is %d, limit %d", c.Id, c.Value, uint64(MaxCounterValue))
 		case i > 0 && c.Id <= cs[i-1].Id:
 			return fmt.Errorf("version counters not sorted strictly by id (%x after %x)", c.Id, cs[i-1].Id)
 		}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalsync/shoal/index"
 	"github.com/shoalsync/shoal/internal/testutil"
 	"github.com/shoalsync/shoal/sync/model"
 	"github.com/shoalsync/shoal/transport/wire"
@@ -81,5 +82,45 @@ func TestUnknownDeviceRefused(t *testing.T) {
 		if d.Connected {
 			t.Fatalf("stranger has a session with %s", d.ShortID)
 		}
+	}
+}
+
+// TestPeerCannotAnnounceInternalNames: a peer that announces Shoal's own
+// names (a symlink named like a temporary file, aimed outside the folder,
+// could later be written through) is rejected and nothing is created.
+func TestPeerCannotAnnounceInternalNames(t *testing.T) {
+	evil := startAgent(t, "evil")
+	victim := startAgent(t, "victim")
+	outside := filepath.Join(t.TempDir(), "outside")
+	fidx, err := evil.idx.Folder(testFolder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := evil.ID().Uint64()
+	recs := []index.LocalFile{
+		{Info: &wire.FileInfo{Name: "d", Type: wire.FileType_FILE_TYPE_DIRECTORY, Permissions: 0o755, ModifiedBy: id, Version: index.Bump(nil, id)}},
+		{Info: &wire.FileInfo{Name: "d/.shoal-tmp.x.0badc0de", Type: wire.FileType_FILE_TYPE_SYMLINK, Permissions: 0o777, SymlinkTarget: outside, ModifiedBy: id, Version: index.Bump(nil, id)}},
+		{Info: &wire.FileInfo{Name: ".shoal/evil", Type: wire.FileType_FILE_TYPE_DIRECTORY, Permissions: 0o755, ModifiedBy: id, Version: index.Bump(nil, id)}},
+	}
+	if err := fidx.UpdateLocal(recs); err != nil {
+		t.Fatal(err)
+	}
+	pair(t, evil, victim)
+	testutil.Eventually(t, 30*time.Second, func() error {
+		if victim.folder().IndexesRejected == 0 {
+			return fmt.Errorf("victim has not rejected the index yet")
+		}
+		return nil
+	})
+	if n := victim.folder().RecordsReceived; n != 0 {
+		t.Errorf("victim accepted %d records from an index naming internal files", n)
+	}
+	for _, p := range []string{"d/.shoal-tmp.x.0badc0de", ".shoal/evil"} {
+		if _, err := os.Lstat(filepath.Join(victim.dir, p)); err == nil {
+			t.Errorf("%s was created", p)
+		}
+	}
+	if _, err := os.Lstat(outside); err == nil {
+		t.Error("a file outside the folder was created")
 	}
 }
