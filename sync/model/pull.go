@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoalsync/shoal/crypto/identity"
@@ -22,6 +23,10 @@ import (
 	"github.com/shoalsync/shoal/sync/fsutil"
 	"github.com/shoalsync/shoal/transport/wire"
 )
+
+// writebackEvery is how much fetched data may pile up in the page cache
+// before writeback to disk is started.
+const writebackEvery = 32 << 20
 
 // blocksInFlight bounds concurrent block fetches per file.
 const blocksInFlight = 32
@@ -778,6 +783,7 @@ func (f *folder) fetchAll(ctx context.Context, w *wire.FileInfo, avail []identit
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
+	var written atomic.Int64
 	for i, b := range blocks {
 		select {
 		case sem <- struct{}{}:
@@ -793,6 +799,8 @@ func (f *folder) fetchAll(ctx context.Context, w *wire.FileInfo, avail []identit
 				_, err = fd.WriteAt(data, b.Offset)
 				if err != nil {
 					err = fmt.Errorf("writing temporary file: %w", err)
+				} else if n := written.Add(int64(len(data))); n/writebackEvery != (n-int64(len(data)))/writebackEvery {
+					startWriteback(fd)
 				}
 			}
 			if err != nil {

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package model
+
+import "os"
+
+func startWriteback(*os.File) {}
