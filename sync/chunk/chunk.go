@@ -25,13 +25,7 @@ const maxInFlightBytes = 128 << 20
 
 // BlocksHash returns SHA-256 over the concatenated block hashes (the
 // FileInfo.blocks_hash of a file). For no blocks it is SHA-256 of nothing.
-func BlocksHash(blocks []*wire.BlockInfo) []byte {
-	h := sha256.New()
-	for _, b := range blocks {
-		h.Write(b.Hash)
-	}
-	return h.Sum(nil)
-}
+func BlocksHash(blocks []*wire.BlockInfo) []byte { return wire.BlocksHash(blocks) }
 
 // smallBufs holds SmallFileSize buffers for the small-input fast path.
 var smallBufs = sync.Pool{New: func() any { b := make([]byte, SmallFileSize); return &b }}

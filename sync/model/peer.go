@@ -64,7 +64,7 @@ func (m *Model) Connected(c Conn) {
 	p := &peer{conn: c, ctx: ctx, cancel: cancel, senders: map[string]*sender{}, sem: make(chan struct{}, maxPeerRequests)}
 	m.mu.conns[c.ID()] = p
 	m.mu.Unlock()
-	m.log.Info("Device connected", c.ID().LogAttr(), slog.String("addr", c.Info().Address), slog.String("transport", c.Info().Transport))
+	m.log.Debug("Device connected", c.ID().LogAttr(), slog.String("addr", c.Info().Address), slog.String("transport", c.Info().Transport))
 	m.sendClusterConfig(p)
 	m.wakeFolders()
 }
@@ -83,7 +83,7 @@ func (m *Model) Disconnected(c Conn, err error) {
 		p.cancel()
 		p.wg.Wait()
 	}
-	m.log.Info("Device disconnected", c.ID().LogAttr(), slog.Any("reason", err))
+	m.log.Debug("Device disconnected", c.ID().LogAttr(), slog.Any("reason", err))
 }
 
 func (m *Model) peerFor(id identity.DeviceID) *peer {
