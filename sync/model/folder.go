@@ -282,6 +282,11 @@ func (f *folder) serve(ctx context.Context) {
 		return
 	}
 	f.requestScan(nil, true)
+	// retryScan rescans files that were still being written.
+	retryScan := time.NewTimer(time.Hour)
+	retryScan.Stop()
+	defer retryScan.Stop()
+	var stillWriting []string
 	retryPull := time.NewTimer(time.Hour)
 	retryPull.Stop()
 	defer retryPull.Stop()
@@ -293,7 +298,10 @@ func (f *folder) serve(ctx context.Context) {
 			f.requestScan(ev.Paths, ev.Full)
 			continue
 		case <-f.scanCh:
-			f.runScan(ctx)
+			if retry := f.runScan(ctx); len(retry) > 0 {
+				stillWriting = append(stillWriting, retry...)
+				retryScan.Reset(f.m.opts.Debounce)
+			}
 			f.pullSoon()
 			if f.hasError() {
 				retryPull.Reset(f.m.opts.RetryInterval)
@@ -302,6 +310,9 @@ func (f *folder) serve(ctx context.Context) {
 			if again := f.runPull(ctx); again {
 				retryPull.Reset(f.m.opts.RetryInterval)
 			}
+		case <-retryScan.C:
+			f.requestScan(stillWriting, false)
+			stillWriting = nil
 		case <-retryPull.C:
 			// Retry failed files, and any scan work kept after a failure.
 			f.pullSoon()
@@ -313,10 +324,12 @@ func (f *folder) serve(ctx context.Context) {
 	}
 }
 
-func (f *folder) runScan(ctx context.Context) {
+// runScan scans what is pending. It returns files that changed while being
+// hashed, to be scanned again once they settle.
+func (f *folder) runScan(ctx context.Context) (retry []string) {
 	paths, full := f.takeScan()
 	if !full && len(paths) == 0 {
-		return
+		return nil
 	}
 	requeue := func() { // keep the work for the next attempt
 		f.mu.Lock()
@@ -327,7 +340,7 @@ func (f *folder) runScan(ctx context.Context) {
 	if err := f.checkRoot(); err != nil {
 		f.setError(err)
 		requeue()
-		return
+		return nil
 	}
 	if full {
 		paths = nil
@@ -348,13 +361,12 @@ func (f *folder) runScan(ctx context.Context) {
 			f.setError(fmt.Errorf("scanning: %w", err))
 			requeue()
 		}
-		return
+		return nil
 	}
 	f.setError(nil)
 	f.setState(StateIdle)
 	if len(res.Retry) > 0 {
-		// Files still being written: look again once they settle.
 		f.log.Debug("Files changed while hashing; rescanning", slog.Int("count", len(res.Retry)))
-		time.AfterFunc(f.m.opts.Debounce, func() { f.requestScan(res.Retry, false) })
 	}
+	return res.Retry
 }

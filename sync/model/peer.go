@@ -433,7 +433,7 @@ func (f *folder) readAt(root, name string, offset int64, size int32) (b []byte, 
 	return b, current, nil
 }
 
-// devicesOf converts availability lists, dropping this device.
+// remoteOnly returns an availability list without this device.
 func (m *Model) remoteOnly(devs []identity.DeviceID) []identity.DeviceID {
 	return slices.DeleteFunc(slices.Clone(devs), func(d identity.DeviceID) bool { return d == m.local })
 }

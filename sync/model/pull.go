@@ -544,7 +544,7 @@ func (f *folder) installer(ready <-chan *pending, done func(need, index.LocalFil
 				break drain
 			}
 		}
-		err := syncFiles(f.path(), batch)
+		err := syncFiles(batch)
 		for _, p := range batch {
 			p.fd.Close()
 		}
@@ -585,7 +585,7 @@ func (f *folder) installer(ready <-chan *pending, done func(need, index.LocalFil
 
 // syncFiles makes the temporary files' data durable: one syncfs(2) for a
 // large batch where available, else an fsync per file.
-func syncFiles(root string, batch []*pending) error {
+func syncFiles(batch []*pending) error {
 	if len(batch) >= 4 {
 		if ok, err := syncFS(batch[0].fd); ok {
 			return err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shoalsync/shoal/internal/testutil"
+	"github.com/shoalsync/shoal/sync/fsutil"
 	"github.com/shoalsync/shoal/sync/model"
 )
 
@@ -156,7 +157,7 @@ func converged(t *testing.T, timeout time.Duration, agents ...*testAgent) {
 				return fmt.Errorf("%s: state %s, need %d files (errors %v)", a.name, st.State, st.NeedFiles, st.FileErrors)
 			}
 			for p := range tr {
-				if filepath.Base(p) != "" && len(filepath.Base(p)) > 10 && filepath.Base(p)[:10] == ".shoal-tmp" {
+				if fsutil.Internal(p) {
 					return fmt.Errorf("%s: temporary file in view: %s", a.name, p)
 				}
 			}
