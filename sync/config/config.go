@@ -55,6 +55,95 @@ type Folder struct {
 	Devices []string `json:"devices,omitempty"` // full device IDs it is shared with
 	// RescanSeconds is the period of the safety-net full rescan; 0 means 3600.
 	RescanSeconds int `json:"rescanSeconds,omitempty"`
+	// Mode is ModeSendReceive (the default when empty), ModeSendOnly or
+	// ModeReceiveOnly.
+	Mode string `json:"mode,omitempty"`
+	// Versioning is the version archive policy; nil means DefaultVersioning.
+	Versioning *Versioning `json:"versioning,omitempty"`
+	// MaxConflicts caps the conflict copies kept per file: 0 means
+	// DefaultMaxConflicts, -1 means no cap. Older copies beyond the cap go
+	// to the version archive.
+	MaxConflicts int `json:"maxConflicts,omitempty"`
+}
+
+// Folder modes.
+const (
+	ModeSendReceive = "send-receive"
+	ModeSendOnly    = "send-only"
+	ModeReceiveOnly = "receive-only"
+)
+
+// Version archive types.
+const (
+	VersioningOff       = "off"
+	VersioningTrash     = "trash"
+	VersioningStaggered = "staggered"
+)
+
+// DefaultMaxConflicts is the conflict-copy cap per file when none is set.
+const DefaultMaxConflicts = 10
+
+// Versioning is a folder's version archive policy. Files that sync replaces
+// or deletes on this device are moved into the folder's .shoal/versions.
+type Versioning struct {
+	// Type is VersioningOff, VersioningTrash or VersioningStaggered.
+	Type string `json:"type"`
+	// KeepDays is how long trash keeps a version; 0 means 30.
+	KeepDays int `json:"keepDays,omitempty"`
+	// MaxAgeDays is the oldest version staggered keeps; 0 means 365.
+	MaxAgeDays int `json:"maxAgeDays,omitempty"`
+	// CleanupSeconds is the period of archive cleanup; 0 means 3600.
+	CleanupSeconds int `json:"cleanupSeconds,omitempty"`
+}
+
+// DefaultVersioning is the policy of a folder that sets none: trash, 30 days.
+func DefaultVersioning() Versioning { return Versioning{Type: VersioningTrash, KeepDays: 30} }
+
+// Validate checks a versioning policy.
+func (v Versioning) Validate() error {
+	switch v.Type {
+	case VersioningOff, VersioningTrash, VersioningStaggered:
+	default:
+		return fmt.Errorf("%w: versioning type %q (use off, trash or staggered)", ErrInvalid, v.Type)
+	}
+	if v.KeepDays < 0 || v.MaxAgeDays < 0 || v.CleanupSeconds < 0 {
+		return fmt.Errorf("%w: versioning durations must not be negative", ErrInvalid)
+	}
+	return nil
+}
+
+// EffectiveMode returns the folder's mode with the default applied.
+func (f Folder) EffectiveMode() string {
+	if f.Mode == "" {
+		return ModeSendReceive
+	}
+	return f.Mode
+}
+
+// EffectiveVersioning returns the folder's archive policy with defaults applied.
+func (f Folder) EffectiveVersioning() Versioning {
+	v := DefaultVersioning()
+	if f.Versioning != nil {
+		v = *f.Versioning
+	}
+	if v.KeepDays == 0 {
+		v.KeepDays = 30
+	}
+	if v.MaxAgeDays == 0 {
+		v.MaxAgeDays = 365
+	}
+	if v.CleanupSeconds == 0 {
+		v.CleanupSeconds = 3600
+	}
+	return v
+}
+
+// EffectiveMaxConflicts returns the conflict cap (-1: none) with the default applied.
+func (f Folder) EffectiveMaxConflicts() int {
+	if f.MaxConflicts == 0 {
+		return DefaultMaxConflicts
+	}
+	return f.MaxConflicts
 }
 
 // ErrInvalid marks a configuration that fails validation.
@@ -155,6 +244,19 @@ func (c *Config) Validate() error {
 		fseen[f.ID] = true
 		if !filepath.IsAbs(f.Path) {
 			return fmt.Errorf("%w: folder %s: path %q is not absolute", ErrInvalid, f.ID, f.Path)
+		}
+		switch f.Mode {
+		case "", ModeSendReceive, ModeSendOnly, ModeReceiveOnly:
+		default:
+			return fmt.Errorf("%w: folder %s: mode %q (use send-receive, send-only or receive-only)", ErrInvalid, f.ID, f.Mode)
+		}
+		if f.Versioning != nil {
+			if err := f.Versioning.Validate(); err != nil {
+				return fmt.Errorf("folder %s: %w", f.ID, err)
+			}
+		}
+		if f.MaxConflicts < -1 {
+			return fmt.Errorf("%w: folder %s: maxConflicts %d (use -1 for no cap)", ErrInvalid, f.ID, f.MaxConflicts)
 		}
 		for _, d := range f.Devices {
 			if !seen[d] {

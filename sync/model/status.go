@@ -1,6 +1,10 @@
 package model
 
-import "time"
+import (
+	"time"
+
+	"github.com/shoalsync/shoal/sync/config"
+)
 
 // Folder states.
 const (
@@ -63,12 +67,19 @@ type FolderStatus struct {
 	RecordsReceived     int64       `json:"recordsReceived"`     // index records received since start
 	FullResendsReceived int64       `json:"fullResendsReceived"` // indexes received from scratch (replace_all) since start
 	IndexesRejected     int64       `json:"indexesRejected"`     // invalid index messages from devices since start
+
+	Mode         string            `json:"mode"`         // send-receive, send-only or receive-only
+	Versioning   config.Versioning `json:"versioning"`   // version archive policy in effect
+	MaxConflicts int               `json:"maxConflicts"` // conflict copies kept per file; -1: no cap
+	Conflicts    int64             `json:"conflicts"`    // conflict copies in the folder
+	Differences  int64             `json:"differences"`  // paths that differ from the shared state (send-only, receive-only)
 }
 
 // FileError is a per-file problem of the last pull.
 type FileError struct {
 	Path  string `json:"path"`
 	Error string `json:"error"`
+	Kind  string `json:"kind"` // FileErrorFailed, FileErrorUnsupportedName, FileErrorCaseCollision or FileErrorIgnored
 }
 
 // Refused is a device that tried to connect and was refused.
