@@ -22,11 +22,19 @@ const StateDir = ".shoal"
 // TempPrefix starts the base name of the puller's temporary files.
 const TempPrefix = ".shoal-tmp."
 
+// LocalIgnoreFile holds this device's own ignore rules at the folder root.
+// It is never synced (the shared rules are in .shoalignore, which is).
+const LocalIgnoreFile = ".shoalignore.local"
+
 // Internal reports whether a folder-relative, slash-separated path is one
 // of Shoal's own files, which are never scanned, synced or watched: a path
 // with a component named ".shoal" (the folder state directory) or a
-// component starting with ".shoal-tmp." (the puller's temporary files).
+// component starting with ".shoal-tmp." (the puller's temporary files), and
+// the per-device ignore file .shoalignore.local at the root.
 func Internal(rel string) bool {
+	if rel == LocalIgnoreFile {
+		return true
+	}
 	for rel != "" {
 		var c string
 		c, rel, _ = strings.Cut(rel, "/")

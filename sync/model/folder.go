@@ -44,12 +44,18 @@ type folder struct {
 	fullResends atomic.Int64 // replace_all indexes received
 	rejected    atomic.Int64 // index messages refused
 
+	caseOnce sync.Once
+	caseFold bool // the file system folds case (see caseInsensitive)
+
+	ign atomic.Pointer[ignoreState] // the ignore rules in effect
+
 	mu struct {
 		sync.Mutex
 		cfg         config.Folder
 		state       string
 		err         error
-		fileErrors  map[string]string
+		errFromPull bool // err was set by the puller, which clears it after a clean pass
+		fileErrors  map[string]FileError
 		lastScan    time.Time
 		changed     chan struct{} // closed and replaced on each local index change
 		pendingScan []string
@@ -71,7 +77,7 @@ func newFolder(m *Model, fc config.Folder, idx *index.Folder) *folder {
 	f.mu.cfg = fc
 	f.mu.state = StateStopped
 	f.mu.changed = make(chan struct{})
-	f.mu.fileErrors = map[string]string{}
+	f.mu.fileErrors = map[string]FileError{}
 	return f
 }
 
@@ -115,6 +121,7 @@ func (f *folder) setState(s string) {
 func (f *folder) setError(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.mu.errFromPull = false
 	if err != nil && (f.mu.err == nil || f.mu.err.Error() != err.Error()) {
 		f.log.Error("Folder error", slog.Any("error", err))
 	}
@@ -122,6 +129,24 @@ func (f *folder) setError(err error) {
 	if err != nil {
 		f.mu.state = StateError
 	}
+}
+
+// setPullError sets (or, with nil, clears) an error of the puller as a
+// whole; a nil error leaves errors of other origins alone.
+func (f *folder) setPullError(err error) {
+	f.mu.Lock()
+	fromPull := f.mu.errFromPull
+	f.mu.Unlock()
+	if err == nil && !fromPull {
+		return
+	}
+	f.setError(err)
+	f.mu.Lock()
+	f.mu.errFromPull = err != nil
+	if err == nil && f.mu.state == StateError {
+		f.mu.state = StateIdle
+	}
+	f.mu.Unlock()
 }
 
 func (f *folder) hasError() bool {
@@ -176,8 +201,8 @@ func (f *folder) status() FolderStatus {
 	f.mu.Lock()
 	cfg, state, ferr, last := f.mu.cfg, f.mu.state, f.mu.err, f.mu.lastScan
 	var fe []FileError
-	for p, e := range f.mu.fileErrors {
-		fe = append(fe, FileError{Path: p, Error: e})
+	for _, e := range f.mu.fileErrors {
+		fe = append(fe, e)
 	}
 	f.mu.Unlock()
 	slices.SortFunc(fe, func(a, b FileError) int {

@@ -62,6 +62,17 @@ type Options struct {
 	// RetryInterval is how long a folder waits before retrying failed
 	// files; default 10s.
 	RetryInterval time.Duration
+
+	// WindowsNames makes the puller refuse names Windows cannot hold, as
+	// it does on Windows (for tests of that behaviour elsewhere).
+	WindowsNames bool
+	// CaseInsensitive makes folders behave as on a case-insensitive file
+	// system whatever the probe says (for tests on case-sensitive ones).
+	CaseInsensitive bool
+	// WriteFault, when set, is called before the puller writes to a
+	// temporary file; an error fails the write as the file system would
+	// (for tests of a full disk).
+	WriteFault func(folder, name string) error
 }
 
 // Model is the running sync engine.

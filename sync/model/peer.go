@@ -279,9 +279,12 @@ func (m *Model) sendIndex(ctx context.Context, p *peer, f *folder, from int64, r
 			size := 0
 			last := seq
 			err := f.idx.LocalSince(seq, func(fi *wire.FileInfo) error {
+				last = fi.Sequence
+				if fi.LocalFlags != 0 {
+					return nil // a receive-only folder's local change: never sent
+				}
 				batch = append(batch, fi)
 				size += proto.Size(fi)
-				last = fi.Sequence
 				if len(batch) >= indexBatchFiles || size >= indexBatchBytes {
 					return errBatchFull
 				}
@@ -292,6 +295,7 @@ func (m *Model) sendIndex(ctx context.Context, p *peer, f *folder, from int64, r
 				return fmt.Errorf("reading index: %w", err)
 			}
 			if len(batch) == 0 && !(first && reset) {
+				seq = last
 				break
 			}
 			msg := &wire.Index{Folder: f.id, IndexId: f.idx.IndexID(), ReplaceAll: first && reset, Files: batch, LastSequence: last}

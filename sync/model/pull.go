@@ -21,6 +21,7 @@ import (
 	"github.com/shoalsync/shoal/crypto/identity"
 	"github.com/shoalsync/shoal/index"
 	"github.com/shoalsync/shoal/sync/fsutil"
+	"github.com/shoalsync/shoal/sync/plan"
 	"github.com/shoalsync/shoal/transport/wire"
 )
 
@@ -51,10 +52,11 @@ func (f *folder) runPull(ctx context.Context) (retry bool) {
 		progress, failed, err := f.pullOnce(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
-				f.setError(fmt.Errorf("pulling: %w", err))
+				f.setPullError(fmt.Errorf("pulling: %w", err))
 			}
 			return true
 		}
+		f.setPullError(nil)
 		if failed == 0 {
 			f.setStateUnlessError(StateIdle)
 			return false
@@ -113,19 +115,35 @@ func (f *folder) pullOnce(ctx context.Context) (progress, failed int, err error)
 
 	c := newCommitter(f)
 	defer c.close()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	attempted := map[string]bool{}
 	handle := func(n need, lf index.LocalFile, err error) {
 		name := n.g.Winner.Name
+		var skip *skipError
 		switch {
 		case err == nil:
 			c.add(lf)
-			f.setFileError(name, nil)
+			f.setFileError(name, "", nil)
 			progress++
 		case errors.Is(err, errRescan):
 			f.requestScan([]string{name}, false)
+		case errors.Is(err, errDefer):
+			failed++
+		case errors.As(err, &skip):
+			if skip.kind != "" {
+				f.setFileError(name, skip.kind, err)
+			} else {
+				f.setFileError(name, "", nil)
+			}
+		case isDiskFull(err):
+			// Stop the whole pass: every other file would fail the same
+			// way. The partial file is removed and the pull retried.
+			cancel(fmt.Errorf("%w: %v", ErrDiskFull, err))
+			failed++
 		case ctx.Err() != nil:
 		default:
-			f.setFileError(name, err)
+			f.setFileError(name, FileErrorFailed, err)
 			failed++
 		}
 	}
@@ -211,6 +229,9 @@ func (f *folder) pullOnce(ctx context.Context) (progress, failed int, err error)
 	}
 	if err := c.close(); err != nil {
 		return progress, failed, err
+	}
+	if cause := context.Cause(ctx); errors.Is(cause, ErrDiskFull) {
+		return progress, failed, cause
 	}
 	f.clearFileErrors(attempted)
 	return progress, failed, ctx.Err()
@@ -327,7 +348,7 @@ func (c *committer) close() error {
 	return c.err
 }
 
-func (f *folder) setFileError(name string, err error) {
+func (f *folder) setFileError(name, kind string, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err == nil {
@@ -335,9 +356,13 @@ func (f *folder) setFileError(name string, err error) {
 		return
 	}
 	if _, had := f.mu.fileErrors[name]; !had {
-		f.log.Warn("Pulling file failed", slog.String("path", name), slog.Any("error", err))
+		if kind == FileErrorFailed {
+			f.log.Warn("Pulling file failed", slog.String("path", name), slog.Any("error", err))
+		} else {
+			f.log.Info("Not applying a change here", slog.String("path", name), slog.String("kind", kind), slog.Any("reason", err))
+		}
 	}
-	f.mu.fileErrors[name] = err.Error()
+	f.mu.fileErrors[name] = FileError{Path: name, Error: err.Error(), Kind: kind}
 }
 
 // clearFileErrors drops errors of files that are no longer needed.
@@ -434,19 +459,26 @@ func (f *folder) pullDir(n need) (index.LocalFile, error) {
 	if err != nil {
 		return index.LocalFile{}, err
 	}
-	fi, err := onDisk(n.local, abs)
+	d, fi, err := f.decide(n, abs)
 	if err != nil {
 		return index.LocalFile{}, err
 	}
+	if lf, handled, err := f.settle(n, d, abs); handled {
+		return lf, err
+	}
 	if fi != nil && !fi.IsDir() {
-		// A file where the winner has a directory: keep it as a conflict
-		// copy if it was a concurrent change, else it was replaced.
-		if n.local != nil && !n.local.Info.Deleted && index.Compare(n.local.Info.Version, w.Version) == index.Concurrent {
+		// A file or symlink where the winner has a directory.
+		switch d.Action {
+		case plan.Conflict:
 			if err := f.moveToConflict(n, abs); err != nil {
 				return index.LocalFile{}, err
 			}
-		} else if err := os.Remove(abs); err != nil {
-			return index.LocalFile{}, fmt.Errorf("replacing file with a directory: %w", err)
+		case plan.Replace:
+			if err := f.discard(w.Name, abs, d.Archive); err != nil {
+				return index.LocalFile{}, fmt.Errorf("replacing file with a directory: %w", err)
+			}
+		default:
+			return index.LocalFile{}, errRescan
 		}
 	}
 	if err := os.MkdirAll(abs, 0o755); err != nil {
@@ -458,13 +490,51 @@ func (f *folder) pullDir(n need) (index.LocalFile, error) {
 	return f.newRecord(n, abs)
 }
 
+// settle carries out the decisions that write no content. handled is false
+// when the caller has to act.
+func (f *folder) settle(n need, d plan.Decision, abs string) (lf index.LocalFile, handled bool, err error) {
+	w := n.g.Winner
+	switch d.Action {
+	case plan.None:
+		return lf, true, &skipError{reason: "already in sync"}
+	case plan.Wait:
+		return lf, true, errRescan
+	case plan.Defer:
+		return lf, true, errDefer
+	case plan.Skip:
+		return lf, true, skipFor(d, w.Name, f.nameProblem(w.Name, n.local))
+	case plan.Keep:
+		return f.keepRecord(n), true, nil
+	case plan.Adopt, plan.Forget:
+		lf, err := f.newRecord(n, abs)
+		return lf, true, err
+	case plan.SetMeta:
+		if w.Type == wire.FileType_FILE_TYPE_DIRECTORY {
+			if err := os.Chmod(abs, fs.FileMode(w.Permissions&0o777)|0o700); err != nil {
+				return lf, true, fmt.Errorf("setting mode: %w", err)
+			}
+		} else if w.Type == wire.FileType_FILE_TYPE_FILE {
+			if err := os.Chmod(abs, fs.FileMode(w.Permissions&0o777)); err != nil {
+				return lf, true, fmt.Errorf("setting mode: %w", err)
+			}
+			mt := time.Unix(w.ModifiedS, int64(w.ModifiedNs))
+			if err := os.Chtimes(abs, mt, mt); err != nil {
+				return lf, true, fmt.Errorf("setting mtime: %w", err)
+			}
+		}
+		lf, err := f.newRecord(n, abs)
+		return lf, true, err
+	}
+	return lf, false, nil
+}
+
 // pending is a file whose content is complete in its temporary file but
 // not yet durable or installed.
 type pending struct {
 	n        need
 	tmp, abs string
 	fi       fs.FileInfo // what was at abs before
-	conflict bool
+	d        plan.Decision
 	fd       *os.File // the temporary file, open for the durability sync
 }
 
@@ -477,15 +547,16 @@ func (f *folder) pullEntry(ctx context.Context, n need) (index.LocalFile, *pendi
 	if err != nil {
 		return index.LocalFile{}, nil, err
 	}
-	if err := os.MkdirAll(path.Dir(abs), 0o755); err != nil {
-		return index.LocalFile{}, nil, fmt.Errorf("creating parent directory: %w", err)
-	}
-	fi, err := onDisk(n.local, abs)
+	d, fi, err := f.decide(n, abs)
 	if err != nil {
 		return index.LocalFile{}, nil, err
 	}
-	conflict := fi != nil && n.local != nil && !n.local.Info.Deleted &&
-		index.Compare(n.local.Info.Version, w.Version) == index.Concurrent && !index.SameContent(n.local.Info, w)
+	if lf, handled, err := f.settle(n, d, abs); handled {
+		return lf, nil, err
+	}
+	if err := os.MkdirAll(path.Dir(abs), 0o755); err != nil {
+		return index.LocalFile{}, nil, fmt.Errorf("creating parent directory: %w", err)
+	}
 
 	if w.Type == wire.FileType_FILE_TYPE_SYMLINK {
 		tmp := tempName(abs, []byte(w.SymlinkTarget))
@@ -493,24 +564,9 @@ func (f *folder) pullEntry(ctx context.Context, n need) (index.LocalFile, *pendi
 		if err := os.Symlink(w.SymlinkTarget, tmp); err != nil {
 			return index.LocalFile{}, nil, fmt.Errorf("creating symlink: %w", err)
 		}
-		if err := f.install(n, tmp, abs, fi, conflict); err != nil {
+		if err := f.install(n, tmp, abs, fi, d); err != nil {
 			os.Remove(tmp)
 			return index.LocalFile{}, nil, err
-		}
-		lf, err := f.newRecord(n, abs)
-		return lf, nil, err
-	}
-
-	// Same content already here (a metadata change, or both sides made the
-	// same edit): fix mode and time in place.
-	if fi != nil && fi.Mode().IsRegular() && n.local != nil && !n.local.Info.Deleted && n.local.Info.Type == w.Type &&
-		n.local.Info.Size == w.Size && bytes.Equal(n.local.Info.BlocksHash, w.BlocksHash) {
-		if err := os.Chmod(abs, fs.FileMode(w.Permissions&0o777)); err != nil {
-			return index.LocalFile{}, nil, fmt.Errorf("setting mode: %w", err)
-		}
-		mt := time.Unix(w.ModifiedS, int64(w.ModifiedNs))
-		if err := os.Chtimes(abs, mt, mt); err != nil {
-			return index.LocalFile{}, nil, fmt.Errorf("setting mtime: %w", err)
 		}
 		lf, err := f.newRecord(n, abs)
 		return lf, nil, err
@@ -521,7 +577,7 @@ func (f *folder) pullEntry(ctx context.Context, n need) (index.LocalFile, *pendi
 	if err != nil {
 		return index.LocalFile{}, nil, err
 	}
-	return index.LocalFile{}, &pending{n: n, tmp: tmp, abs: abs, fi: fi, conflict: conflict, fd: fd}, nil
+	return index.LocalFile{}, &pending{n: n, tmp: tmp, abs: abs, fi: fi, d: d, fd: fd}, nil
 }
 
 // installer makes batches of pending files durable with one sync, then
@@ -547,6 +603,9 @@ func (f *folder) installer(ready <-chan *pending, done func(need, index.LocalFil
 		err := syncFiles(batch)
 		for _, p := range batch {
 			p.fd.Close()
+			if isDiskFull(err) {
+				os.Remove(p.tmp)
+			}
 		}
 		type result struct {
 			lf  index.LocalFile
@@ -559,7 +618,7 @@ func (f *folder) installer(ready <-chan *pending, done func(need, index.LocalFil
 				results[i].err = fmt.Errorf("syncing temporary file: %w", err)
 				continue
 			}
-			if results[i].err = f.install(p.n, p.tmp, p.abs, p.fi, p.conflict); results[i].err == nil {
+			if results[i].err = f.install(p.n, p.tmp, p.abs, p.fi, p.d); results[i].err == nil {
 				results[i].lf, results[i].err = f.newRecord(p.n, p.abs)
 				dirs[filepath.Dir(p.abs)] = true
 			}
@@ -599,26 +658,48 @@ func syncFiles(batch []*pending) error {
 	return nil
 }
 
-// install renames tmp into place at abs, first moving a conflicting local
-// version aside and re-checking that nothing changed meanwhile.
-func (f *folder) install(n need, tmp, abs string, fi fs.FileInfo, conflict bool) error {
+// install renames tmp into place at abs as decision d says, first moving a
+// conflicting local version aside or preserving the replaced one in the
+// archive, and re-checking that nothing changed meanwhile.
+func (f *folder) install(n need, tmp, abs string, fi fs.FileInfo, d plan.Decision) error {
 	if err := fsutil.CheckParents(f.path(), n.g.Winner.Name); err != nil {
 		return err
 	}
-	if _, err := onDisk(n.local, abs); err != nil {
-		return err
+	now, err := os.Lstat(abs)
+	if errors.Is(err, fs.ErrNotExist) {
+		now, err = nil, nil
 	}
-	if conflict {
+	if err != nil {
+		return fmt.Errorf("checking %s: %w", n.g.Winner.Name, err)
+	}
+	if diskState(n.local, n.g.Winner, now, abs) == plan.Changed {
+		return errRescan
+	}
+	fi = now
+	switch {
+	case fi == nil:
+	case d.Action == plan.Conflict:
 		if err := f.moveToConflict(n, abs); err != nil {
 			return err
 		}
-	} else if fi != nil && fi.IsDir() {
+		fi = nil
+	case d.Action == plan.Replace && fi.IsDir():
+		removeTemps(abs)
 		if err := os.Remove(abs); err != nil { // only an empty directory can give way
 			return fmt.Errorf("replacing directory with a file: %w", err)
 		}
 		fi = nil
+	case d.Action == plan.Replace && d.Archive:
+		// A hard link keeps the old version in the archive while the
+		// rename below replaces it atomically: no moment without a file.
+		if err := f.preserve(n.g.Winner.Name, abs); err != nil {
+			return fmt.Errorf("archiving the replaced version: %w", err)
+		}
+	case d.Action == plan.Replace:
+	default:
+		return errRescan // something appeared where nothing was expected
 	}
-	if fi == nil || conflict {
+	if fi == nil {
 		// Nothing is (any longer) at abs: never overwrite something a
 		// user created there since the check.
 		err := fsutil.RenameNoReplace(tmp, abs)
@@ -713,6 +794,10 @@ func (f *folder) fill(ctx context.Context, n need, tmp string) (_ *os.File, err 
 			return
 		}
 		fd.Close()
+		if isDiskFull(err) {
+			os.Remove(tmp) // free the space; nothing partial stays behind
+			return
+		}
 		if ctx.Err() == nil {
 			// Keep partial data for a resume unless it is useless.
 			if st, err := os.Stat(tmp); err == nil && st.Size() == 0 {
@@ -745,7 +830,7 @@ func (f *folder) fill(ctx context.Context, n need, tmp string) (_ *os.File, err 
 			}
 		}
 		if data, err := f.readBlock(ctx, b.Hash, b.Size, true); err == nil {
-			if _, err := fd.WriteAt(data, b.Offset); err != nil {
+			if err := f.writeAt(fd, w.Name, data, b.Offset); err != nil {
 				return nil, fmt.Errorf("writing temporary file: %w", err)
 			}
 			f.reusedBytes.Add(int64(b.Size))
@@ -769,6 +854,17 @@ func (f *folder) fill(ctx context.Context, n need, tmp string) (_ *os.File, err 
 	}
 	ok = true
 	return fd, nil
+}
+
+// writeAt writes a block to a temporary file.
+func (f *folder) writeAt(fd *os.File, name string, data []byte, off int64) error {
+	if h := f.m.opts.WriteFault; h != nil {
+		if err := h(f.id, name); err != nil {
+			return &fs.PathError{Op: "write", Path: fd.Name(), Err: err}
+		}
+	}
+	_, err := fd.WriteAt(data, off)
+	return err
 }
 
 // fetchAll fetches blocks from the devices that have the file, spreading
@@ -796,7 +892,7 @@ func (f *folder) fetchAll(ctx context.Context, w *wire.FileInfo, avail []identit
 			defer func() { <-sem }()
 			data, err := f.fetch(ctx, w, b, avail, i)
 			if err == nil {
-				_, err = fd.WriteAt(data, b.Offset)
+				err = f.writeAt(fd, w.Name, data, b.Offset)
 				if err != nil {
 					err = fmt.Errorf("writing temporary file: %w", err)
 				} else if n := written.Add(int64(len(data))); n/writebackEvery != (n-int64(len(data)))/writebackEvery {
@@ -858,21 +954,24 @@ func (f *folder) pullDelete(n need) (index.LocalFile, error) {
 	if err != nil {
 		return index.LocalFile{}, err
 	}
-	if n.local != nil && !n.local.Info.Deleted {
-		fi, err := onDisk(n.local, abs)
-		if err != nil {
-			return index.LocalFile{}, err
-		}
-		if fi != nil {
-			if fi.IsDir() {
-				removeTemps(abs) // leftovers of abandoned pulls must not keep it alive
-			}
+	d, fi, err := f.decide(n, abs)
+	if err != nil {
+		return index.LocalFile{}, err
+	}
+	if lf, handled, err := f.settle(n, d, abs); handled {
+		return lf, err
+	}
+	if d.Action != plan.Delete {
+		return index.LocalFile{}, fmt.Errorf("unexpected decision %v for a deletion", d.Action)
+	}
+	if fi != nil {
+		if fi.IsDir() {
+			removeTemps(abs) // leftovers of abandoned pulls must not keep it alive
 			if err := os.Remove(abs); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				if fi.IsDir() {
-					return index.LocalFile{}, fmt.Errorf("directory is not empty; kept: %w", err)
-				}
-				return index.LocalFile{}, fmt.Errorf("deleting: %w", err)
+				return index.LocalFile{}, errRescan // something appeared inside meanwhile
 			}
+		} else if err := f.discard(w.Name, abs, d.Archive); err != nil {
+			return index.LocalFile{}, fmt.Errorf("deleting: %w", err)
 		}
 	}
 	return f.newRecord(n, abs)

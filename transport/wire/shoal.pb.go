@@ -627,6 +627,7 @@ type FileInfo struct {
 	SymlinkTarget string                 `protobuf:"bytes,12,opt,name=symlink_target,json=symlinkTarget,proto3" json:"symlink_target,omitempty"` // symlinks only
 	BlockSize     uint32                 `protobuf:"varint,13,opt,name=block_size,json=blockSize,proto3" json:"block_size,omitempty"`            // the chunker's average size A used for this file
 	BlocksHash    []byte                 `protobuf:"bytes,14,opt,name=blocks_hash,json=blocksHash,proto3" json:"blocks_hash,omitempty"`          // SHA-256 over the concatenated block hashes
+	LocalFlags    uint32                 `protobuf:"varint,15,opt,name=local_flags,json=localFlags,proto3" json:"local_flags,omitempty"`         // this device's bookkeeping; never sent (a received record with flags is invalid)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -757,6 +758,13 @@ func (x *FileInfo) GetBlocksHash() []byte {
 		return x.BlocksHash
 	}
 	return nil
+}
+
+func (x *FileInfo) GetLocalFlags() uint32 {
+	if x != nil {
+		return x.LocalFlags
+	}
+	return 0
 }
 
 type Vector struct {
@@ -1179,7 +1187,7 @@ const file_shoal_proto_rawDesc = "" +
 	"\vreplace_all\x18\x03 \x01(\bR\n" +
 	"replaceAll\x12-\n" +
 	"\x05files\x18\x04 \x03(\v2\x17.shoal.wire.v1.FileInfoR\x05files\x12#\n" +
-	"\rlast_sequence\x18\x05 \x01(\x03R\flastSequence\"\xe2\x03\n" +
+	"\rlast_sequence\x18\x05 \x01(\x03R\flastSequence\"\x83\x04\n" +
 	"\bFileInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12+\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x17.shoal.wire.v1.FileTypeR\x04type\x12\x12\n" +
@@ -1200,7 +1208,9 @@ const file_shoal_proto_rawDesc = "" +
 	"\n" +
 	"block_size\x18\r \x01(\rR\tblockSize\x12\x1f\n" +
 	"\vblocks_hash\x18\x0e \x01(\fR\n" +
-	"blocksHash\"<\n" +
+	"blocksHash\x12\x1f\n" +
+	"\vlocal_flags\x18\x0f \x01(\rR\n" +
+	"localFlags\"<\n" +
 	"\x06Vector\x122\n" +
 	"\bcounters\x18\x01 \x03(\v2\x16.shoal.wire.v1.CounterR\bcounters\"/\n" +
 	"\aCounter\x12\x0e\n" +

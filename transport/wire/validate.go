@@ -233,6 +233,9 @@ func ValidateIndex(m *Index) error {
 		if err := ValidateFileInfo(f); err != nil {
 			return fmt.Errorf("index for folder %s: %w", m.Folder, err)
 		}
+		if f.LocalFlags != 0 {
+			return invalid("index for folder %s: %s carries local flags %#x, which are never sent", m.Folder, quote(f.Name), f.LocalFlags)
+		}
 		if f.Sequence <= prev {
 			return invalid("index for folder %s: %s has sequence %d after %d (want strictly ascending, from 1)",
 				m.Folder, quote(f.Name), f.Sequence, prev)

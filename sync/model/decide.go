@@ -1,0 +1,173 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/shoalsync/shoal/index"
+	"github.com/shoalsync/shoal/sync/fsutil"
+	"github.com/shoalsync/shoal/sync/plan"
+	"github.com/shoalsync/shoal/transport/wire"
+)
+
+// errDefer means a path cannot be done yet in this pass (a directory that
+// still holds files being deleted); it is retried in the next pass.
+var errDefer = errors.New("deferred to the next pass")
+
+// skipError is a path this device deliberately does not apply.
+type skipError struct {
+	kind   string // a FileError kind; "" for an expected skip that is no error (send-only)
+	reason string
+}
+
+func (e *skipError) Error() string { return e.reason }
+
+// decide looks at the disk and asks the planner what to do with n. The
+// returned FileInfo is what is at abs now (nil: nothing).
+func (f *folder) decide(n need, abs string) (plan.Decision, fs.FileInfo, error) {
+	w := n.g.Winner
+	fi, err := os.Lstat(abs)
+	if errors.Is(err, fs.ErrNotExist) {
+		fi, err = nil, nil
+	}
+	if err != nil {
+		return plan.Decision{}, nil, fmt.Errorf("checking %s: %w", w.Name, err)
+	}
+	in := plan.Input{Global: w, Mode: f.planMode(), Archive: f.archiving()}
+	if n.local != nil {
+		in.Local = n.local.Info
+	}
+	in.Disk = diskState(n.local, w, fi, abs)
+	isDir := w.Type == wire.FileType_FILE_TYPE_DIRECTORY
+	if in.Local != nil && !in.Local.Deleted {
+		isDir = isDir || in.Local.Type == wire.FileType_FILE_TYPE_DIRECTORY
+	}
+	in.Ignored = f.ignores().Match(w.Name, isDir)
+	in.NameProblem = f.nameProblem(w.Name, n.local)
+	if fi != nil && fi.IsDir() && in.Local != nil && !in.Local.Deleted && in.Local.Type == wire.FileType_FILE_TYPE_DIRECTORY &&
+		(w.Deleted || w.Type != wire.FileType_FILE_TYPE_DIRECTORY) {
+		h, err := f.holds(w.Name, abs)
+		if err != nil {
+			return plan.Decision{}, nil, err
+		}
+		in.Holds = h
+	}
+	return plan.Decide(in), fi, nil
+}
+
+// diskState classifies what is on disk against the local record.
+func diskState(local *index.LocalFile, w *wire.FileInfo, fi fs.FileInfo, abs string) plan.Disk {
+	if local == nil || local.Info.Deleted {
+		switch {
+		case fi == nil:
+			return plan.AsRecorded
+		case fi.IsDir() && !w.Deleted && w.Type == wire.FileType_FILE_TYPE_DIRECTORY:
+			return plan.AsRecorded // an existing directory is what the winner wants
+		}
+		return plan.Changed
+	}
+	if fi == nil {
+		return plan.Missing
+	}
+	if _, err := onDisk(local, abs); err != nil {
+		return plan.Changed
+	}
+	return plan.AsRecorded
+}
+
+// holds looks inside a local directory the winner removes.
+func (f *folder) holds(rel, abs string) (plan.Holds, error) {
+	var h plan.Holds
+	ents, err := os.ReadDir(abs)
+	if err != nil {
+		return h, fmt.Errorf("reading directory %s: %w", rel, err)
+	}
+	m := f.ignores()
+	for _, e := range ents {
+		name := e.Name()
+		child := rel + "/" + name
+		if strings.HasPrefix(name, fsutil.TempPrefix) || fsutil.Internal(child) {
+			continue // our own leftovers are removed with the directory
+		}
+		if m.Match(child, e.IsDir()) {
+			h.Ignored = true
+			continue
+		}
+		lf, ok, err := f.idx.Local(child)
+		if err != nil {
+			return h, err
+		}
+		if !ok || lf.Info.Deleted {
+			h.Unscanned = true
+			continue
+		}
+		g, ok, err := f.idx.Global(child)
+		if err != nil {
+			return h, err
+		}
+		if ok && !g.Winner.Deleted {
+			h.Live = true
+		} else {
+			h.Pending = true
+		}
+	}
+	return h, nil
+}
+
+func (f *folder) planMode() plan.Mode {
+	switch f.mode() {
+	case modeSendOnly:
+		return plan.SendOnly
+	case modeReceiveOnly:
+		return plan.ReceiveOnly
+	}
+	return plan.SendReceive
+}
+
+// keepRecord is the local record after a Keep decision: the local version,
+// announced as newer than the winner.
+func (f *folder) keepRecord(n need) index.LocalFile {
+	l := *n.local
+	info := cloneInfo(l.Info)
+	info.Version = index.Bump(index.Merge(l.Info.Version, n.g.Winner.Version), f.m.localID)
+	info.LocalFlags = f.localFlags()
+	l.Info = info
+	return l
+}
+
+func cloneInfo(w *wire.FileInfo) *wire.FileInfo {
+	return &wire.FileInfo{
+		Name: w.Name, Type: w.Type, Size: w.Size, Permissions: w.Permissions,
+		ModifiedS: w.ModifiedS, ModifiedNs: w.ModifiedNs, ModifiedBy: w.ModifiedBy,
+		Version: index.Clone(w.Version), Deleted: w.Deleted, Blocks: w.Blocks,
+		SymlinkTarget: w.SymlinkTarget, BlockSize: w.BlockSize, BlocksHash: w.BlocksHash,
+		LocalFlags: w.LocalFlags,
+	}
+}
+
+// skipFor turns a Skip decision into the error the pass reports.
+func skipFor(d plan.Decision, name, problem string) error {
+	switch d.Reason {
+	case plan.ReasonIgnored:
+		return &skipError{kind: FileErrorIgnored, reason: fmt.Sprintf("%s is ignored on this device: another device's change is not applied", name)}
+	case plan.ReasonUnsupported:
+		kind := FileErrorUnsupportedName
+		if strings.HasPrefix(problem, casePrefix) {
+			kind = FileErrorCaseCollision
+		}
+		return &skipError{kind: kind, reason: problem}
+	}
+	return &skipError{reason: d.Reason}
+}
+
+func parentOf(name string) string {
+	d := path.Dir(name)
+	if d == "." {
+		return ""
+	}
+	return d
+}

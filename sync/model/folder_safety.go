@@ -1,0 +1,162 @@
+package model
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/shoalsync/shoal/index"
+	"github.com/shoalsync/shoal/sync/config"
+	"github.com/shoalsync/shoal/sync/fsutil"
+	"github.com/shoalsync/shoal/sync/versions"
+)
+
+const (
+	modeSendReceive = config.ModeSendReceive
+	modeSendOnly    = config.ModeSendOnly
+	modeReceiveOnly = config.ModeReceiveOnly
+)
+
+// flagLocalOnly marks a local record of a receive-only folder that records a
+// local change: it is kept in the index but never sent.
+const flagLocalOnly = 1
+
+func (f *folder) cfg() config.Folder {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mu.cfg
+}
+
+func (f *folder) mode() string { return f.cfg().EffectiveMode() }
+
+// localFlags are the flags of records this device's own changes make.
+func (f *folder) localFlags() uint32 {
+	if f.mode() == modeReceiveOnly {
+		return flagLocalOnly
+	}
+	return 0
+}
+
+// archiving reports whether replaced and deleted files go to the archive.
+func (f *folder) archiving() bool {
+	return f.cfg().EffectiveVersioning().Type != config.VersioningOff
+}
+
+// casePrefix starts the problem text of a case collision.
+const casePrefix = "differs only in case"
+
+// nameProblem says why this device cannot hold name ("" when it can).
+func (f *folder) nameProblem(name string, local *index.LocalFile) string {
+	if !fsutil.IsNFC(name) {
+		return "the name is not in Unicode normalization form C; Shoal devices send only NFC names"
+	}
+	if f.m.opts.WindowsNames || runtime.GOOS == "windows" {
+		if p := fsutil.WindowsProblem(name); p != "" {
+			return p + ": not supported on this device"
+		}
+	}
+	if f.caseInsensitive() && (local == nil || local.Info.Deleted) {
+		if other := f.caseTwin(name); other != "" {
+			return casePrefix + " (or Unicode normalization) from " + other + ", which exists here; this file system cannot hold both"
+		}
+	}
+	return ""
+}
+
+// caseInsensitive reports whether the folder's file system treats names
+// that differ only in case as the same (probed once per folder start; the
+// CaseInsensitive option forces it, for tests).
+func (f *folder) caseInsensitive() bool {
+	if f.m.opts.CaseInsensitive {
+		return true
+	}
+	f.caseOnce.Do(func() {
+		dir := filepath.Join(f.path(), fsutil.StateDir)
+		probe := filepath.Join(dir, "case-probe")
+		if err := os.WriteFile(probe, nil, 0o600); err != nil {
+			return
+		}
+		defer os.Remove(probe)
+		if _, err := os.Lstat(filepath.Join(dir, "CASE-PROBE")); err == nil {
+			f.caseFold = true
+		}
+	})
+	return f.caseFold
+}
+
+// caseTwin returns the path of an existing entry that a case-insensitive
+// file system would take for name (any component), or "".
+func (f *folder) caseTwin(name string) string {
+	root := f.path()
+	dir := ""
+	for comp := range strings.SplitSeq(name, "/") {
+		ents, err := os.ReadDir(fsutil.Native(root, dir))
+		if err != nil {
+			return ""
+		}
+		key := fsutil.FoldKey(comp)
+		found := false
+		for _, e := range ents {
+			if e.Name() == comp {
+				found = true
+				break
+			}
+		}
+		if !found {
+			for _, e := range ents {
+				if fsutil.FoldKey(e.Name()) == key {
+					return path.Join(dir, e.Name())
+				}
+			}
+			return ""
+		}
+		dir = path.Join(dir, comp)
+	}
+	return ""
+}
+
+// ignoreState is the ignore matcher in effect (placeholder until rules load).
+type ignoreState struct{}
+
+func (s *ignoreState) Match(rel string, isDir bool) bool { return false }
+
+func (f *folder) ignores() *ignoreState { return f.ign.Load() }
+
+// archive returns the folder's version archive.
+func (f *folder) archive() *versions.Archive { return versions.New(f.path()) }
+
+// discard removes the file or symlink at rel (abs) for sync: into the
+// version archive when keep is set, else for good.
+func (f *folder) discard(rel, abs string, keep bool) error {
+	if !keep {
+		if err := os.Remove(abs); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	if _, err := f.archive().Archive(rel, time.Now()); err != nil {
+		return err
+	}
+	return nil
+}
+
+// preserve keeps a copy of the file at rel in the archive before sync
+// replaces it.
+func (f *folder) preserve(rel, abs string) error {
+	_, err := f.archive().Keep(rel, time.Now())
+	return err
+}
+
+// ErrDiskFull marks a pull stopped because the disk is full. The folder
+// retries by itself.
+var ErrDiskFull = errors.New("disk full")
+
+func isDiskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, ErrDiskFull)
+}
