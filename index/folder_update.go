@@ -419,3 +419,43 @@ func sortedKeys[V any](m map[string]V) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// DropLocal removes the local records of names, as if this device had never
+// recorded them: the global state of each name is recomputed from the other
+// devices' records, so the names become needed again. A receive-only
+// folder's revert uses it for local changes it never sent.
+func (f *Folder) DropLocal(names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	t, err := f.beginWrite()
+	if err != nil {
+		return err
+	}
+	defer t.end()
+	err = func() error {
+		for _, name := range names {
+			old, had, err := t.v.local(name)
+			if err != nil {
+				return err
+			}
+			if !had {
+				continue
+			}
+			_ = t.b.Delete(keyLocal(f.num, name), nil)
+			_ = t.b.Delete(keySeq(f.num, old.Info.Sequence), nil)
+			for _, h := range fileBlocks(old.Info) {
+				_ = t.b.Delete(keyBlock(f.num, h.Hash, name), nil)
+			}
+			t.meta.counts.addLocal(old.Info, -1)
+			if err := t.recompute(name, localDev, nil); err != nil {
+				return err
+			}
+		}
+		return t.commit(pebble.Sync)
+	}()
+	if err != nil {
+		return fmt.Errorf("dropping local records of folder %q: %w", f.id, err)
+	}
+	return nil
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/shoalsync/shoal/index"
 	"github.com/shoalsync/shoal/sync/config"
 	"github.com/shoalsync/shoal/sync/fsutil"
+	"github.com/shoalsync/shoal/sync/ignore"
 	"github.com/shoalsync/shoal/sync/scan"
 	"github.com/shoalsync/shoal/sync/watch"
 )
@@ -47,7 +48,10 @@ type folder struct {
 	caseOnce sync.Once
 	caseFold bool // the file system folds case (see caseInsensitive)
 
-	ign atomic.Pointer[ignoreState] // the ignore rules in effect
+	ign atomic.Pointer[ignore.Matcher] // the ignore rules in effect
+
+	opCh        chan op       // work for the folder loop (see do)
+	modeChanged chan struct{} // capacity 1: the mode setting changed
 
 	mu struct {
 		sync.Mutex
@@ -73,6 +77,9 @@ func newFolder(m *Model, fc config.Folder, idx *index.Folder) *folder {
 		cancel: func() {},
 		pullCh: make(chan struct{}, 1),
 		scanCh: make(chan struct{}, 1),
+		opCh:   make(chan op),
+
+		modeChanged: make(chan struct{}, 1),
 	}
 	f.mu.cfg = fc
 	f.mu.state = StateStopped
@@ -147,6 +154,15 @@ func (f *folder) setPullError(err error) {
 		f.mu.state = StateIdle
 	}
 	f.mu.Unlock()
+}
+
+func (f *folder) waitingErr() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.mu.err == nil {
+		return errors.New("starting")
+	}
+	return f.mu.err
 }
 
 func (f *folder) hasError() bool {
@@ -270,6 +286,9 @@ func (f *folder) serve(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case o := <-f.opCh:
+			o.done <- fmt.Errorf("%w: %v", errNotRunning, f.waitingErr())
+			continue
 		case <-retry.C:
 		}
 		if err := f.checkRoot(); err != nil {
@@ -306,7 +325,11 @@ func (f *folder) serve(ctx context.Context) {
 	case <-ctx.Done():
 		return
 	}
+	f.loadIgnores()
 	f.requestScan(nil, true)
+	cleanup := time.NewTicker(time.Duration(f.cfg().EffectiveVersioning().CleanupSeconds) * time.Second)
+	defer cleanup.Stop()
+	f.cleanArchive()
 	// retryScan rescans files that were still being written.
 	retryScan := time.NewTimer(time.Hour)
 	retryScan.Stop()
@@ -335,6 +358,12 @@ func (f *folder) serve(ctx context.Context) {
 			if again := f.runPull(ctx); again {
 				retryPull.Reset(f.m.opts.RetryInterval)
 			}
+		case o := <-f.opCh:
+			o.done <- o.fn(ctx)
+		case <-f.modeChanged:
+			f.applyMode()
+		case <-cleanup.C:
+			f.cleanArchive()
 		case <-retryScan.C:
 			f.requestScan(stillWriting, false)
 			stillWriting = nil
@@ -367,13 +396,17 @@ func (f *folder) runScan(ctx context.Context) (retry []string) {
 		requeue()
 		return nil
 	}
+	if f.loadIgnores() {
+		full = true // files may have become (un)ignored anywhere
+	}
 	if full {
 		paths = nil
 		f.sweepTemps(24 * time.Hour)
 	}
 	f.setState(StateScanning)
+	ign := f.ignores()
 	res, err := scan.Scan(ctx, scan.Options{Root: f.path(), Index: f.idx, LocalID: f.m.localID, Logger: f.log,
-		BeforeDeletions: f.checkRoot}, paths)
+		Ignore: ign.Match, Flags: f.localFlags(), BeforeDeletions: f.checkRoot}, paths)
 	f.mu.Lock()
 	f.mu.lastScan = time.Now()
 	f.mu.Unlock()

@@ -1,7 +1,9 @@
 package model
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
@@ -14,6 +16,7 @@ import (
 	"github.com/shoalsync/shoal/index"
 	"github.com/shoalsync/shoal/sync/config"
 	"github.com/shoalsync/shoal/sync/fsutil"
+	"github.com/shoalsync/shoal/sync/ignore"
 	"github.com/shoalsync/shoal/sync/versions"
 )
 
@@ -121,12 +124,110 @@ func (f *folder) caseTwin(name string) string {
 	return ""
 }
 
-// ignoreState is the ignore matcher in effect (placeholder until rules load).
-type ignoreState struct{}
+// ignores returns the ignore rules in effect (nil: none loaded; matches nothing).
+func (f *folder) ignores() *ignore.Matcher { return f.ign.Load() }
 
-func (s *ignoreState) Match(rel string, isDir bool) bool { return false }
+// loadIgnores (re)reads .shoalignore and .shoalignore.local. It reports
+// whether the rules changed since the last load. A broken ignore file
+// keeps the rules in effect and is reported as a folder file error.
+func (f *folder) loadIgnores() (changed bool) {
+	m, err := ignore.Load(f.path())
+	if err != nil {
+		f.setFileError(ignore.File, FileErrorFailed, fmt.Errorf("ignore rules not loaded: %w", err))
+		return false
+	}
+	f.setFileError(ignore.File, "", nil)
+	old := f.ign.Load()
+	if old != nil && old.Hash() == m.Hash() {
+		return false
+	}
+	for _, p := range m.Problems() {
+		f.log.Warn("Ignore rule skipped", "problem", p)
+	}
+	f.ign.Store(m)
+	if old != nil {
+		f.log.Info("Ignore rules changed")
+	}
+	return old != nil
+}
 
-func (f *folder) ignores() *ignoreState { return f.ign.Load() }
+// op is work that must run in the folder loop, between scans and pulls.
+type op struct {
+	fn   func(context.Context) error
+	done chan error
+}
+
+// do runs fn in the folder loop and waits for it.
+func (f *folder) do(ctx context.Context, fn func(context.Context) error) error {
+	o := op{fn: fn, done: make(chan error, 1)}
+	select {
+	case f.opCh <- o:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-f.done:
+		return errNotRunning
+	}
+	select {
+	case err := <-o.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// scanNow scans everything now, in the folder loop.
+func (f *folder) scanNow(ctx context.Context, paths []string) error {
+	f.requestScan(paths, len(paths) == 0)
+	f.runScan(ctx)
+	if f.hasError() {
+		f.mu.Lock()
+		err := f.mu.err
+		f.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// applyMode catches up with a mode change: leaving receive-only, the local
+// changes that were kept back are announced.
+func (f *folder) applyMode() {
+	if f.mode() == modeReceiveOnly {
+		return
+	}
+	var batch []index.LocalFile
+	err := f.idx.WalkLocal("", func(lf index.LocalFile) error {
+		if lf.Info.LocalFlags != 0 {
+			info := cloneInfo(lf.Info)
+			info.LocalFlags = 0
+			batch = append(batch, index.LocalFile{Info: info, Inode: lf.Inode})
+		}
+		return nil
+	})
+	if err == nil {
+		err = f.idx.UpdateLocal(batch)
+	}
+	if err != nil {
+		f.setError(fmt.Errorf("announcing local changes after a mode change: %w", err))
+		return
+	}
+	if len(batch) > 0 {
+		f.log.Info("Announcing local changes kept back in receive-only mode", "paths", len(batch))
+		f.notifyLocalChanged()
+	}
+	f.pullSoon()
+}
+
+// cleanArchive applies the folder's archive policy.
+func (f *folder) cleanArchive() {
+	v := f.cfg().EffectiveVersioning()
+	n, err := f.archive().Clean(versions.Policy{Type: v.Type, KeepDays: v.KeepDays, MaxAgeDays: v.MaxAgeDays}, time.Now())
+	if err != nil {
+		f.log.Warn("Cleaning the version archive failed", "error", err)
+	}
+	if n > 0 {
+		f.log.Info("Cleaned the version archive", "removed", n)
+	}
+}
 
 // archive returns the folder's version archive.
 func (f *folder) archive() *versions.Archive { return versions.New(f.path()) }

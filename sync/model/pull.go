@@ -12,7 +12,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -718,13 +720,20 @@ func (f *folder) install(n need, tmp, abs string, fi fs.FileInfo, d plan.Decisio
 }
 
 // moveToConflict renames the local version at abs to its conflict name and
-// has it scanned, so it syncs like any file.
+// has it scanned, so it syncs like any file. Copies beyond the folder's cap
+// go to the version archive, oldest first.
 func (f *folder) moveToConflict(n need, abs string) error {
 	loser := n.local.Info
-	name := ConflictName(loser.Name, time.Unix(loser.ModifiedS, int64(loser.ModifiedNs)), f.m.shortName(loser.ModifiedBy))
-	cabs := fsutil.Native(f.path(), name)
-	base := cabs
-	for i := 1; ; i++ {
+	t := time.Unix(loser.ModifiedS, int64(loser.ModifiedNs))
+	short := f.m.shortName(loser.ModifiedBy)
+	root := f.path()
+	var name string
+	for i := 0; ; i++ {
+		if i > 100 {
+			return fmt.Errorf("saving conflict copy: too many conflict copies of %s", loser.Name)
+		}
+		name = conflictName(loser.Name, t, short, i)
+		cabs := fsutil.Native(root, name)
 		err := fsutil.RenameNoReplace(abs, cabs)
 		if err == nil {
 			break
@@ -740,29 +749,93 @@ func (f *folder) moveToConflict(n need, abs string) error {
 			}
 			break
 		}
-		if i > 100 {
-			return fmt.Errorf("saving conflict copy: too many conflict copies of %s", loser.Name)
-		}
-		cabs = fmt.Sprintf("%s~%d", base, i)
 	}
-	rel := strings.TrimPrefix(strings.TrimPrefix(cabs, f.path()), string(os.PathSeparator))
-	f.log.Info("Concurrent change; kept the other version as a conflict copy", slog.String("path", loser.Name), slog.String("copy", rel))
-	f.requestScan([]string{pathToSlash(rel)}, false)
+	f.log.Info("Concurrent change; kept the other version as a conflict copy", slog.String("path", loser.Name), slog.String("copy", name))
+	f.requestScan([]string{name}, false)
+	f.capConflicts(loser.Name)
 	return nil
 }
 
-func pathToSlash(p string) string { return strings.ReplaceAll(p, string(os.PathSeparator), "/") }
+// capConflicts moves the oldest conflict copies of name beyond the folder's
+// cap to the version archive.
+func (f *folder) capConflicts(name string) {
+	limit := f.cfg().EffectiveMaxConflicts()
+	if limit < 0 {
+		return
+	}
+	dir := parentOf(name)
+	ents, err := os.ReadDir(fsutil.Native(f.path(), dir))
+	if err != nil {
+		return
+	}
+	type copyOf struct {
+		rel string
+		t   time.Time
+	}
+	var copies []copyOf
+	for _, e := range ents {
+		rel := path.Join(dir, e.Name())
+		if orig, t, _, ok := ParseConflictName(rel); ok && orig == name && !e.IsDir() {
+			copies = append(copies, copyOf{rel, t})
+		}
+	}
+	if len(copies) <= limit {
+		return
+	}
+	slices.SortFunc(copies, func(a, b copyOf) int {
+		if c := a.t.Compare(b.t); c != 0 {
+			return c
+		}
+		return strings.Compare(a.rel, b.rel)
+	})
+	for _, c := range copies[:len(copies)-limit] {
+		if err := f.discard(c.rel, fsutil.Native(f.path(), c.rel), f.archiving()); err != nil {
+			f.log.Warn("Could not retire an old conflict copy", slog.String("path", c.rel), slog.Any("error", err))
+			continue
+		}
+		f.log.Info("Moved an old conflict copy to the version archive (cap reached)", slog.String("path", c.rel), slog.Int("cap", limit))
+		f.requestScan([]string{c.rel}, false)
+	}
+}
 
 // ConflictName returns NAME.sync-conflict-YYYYMMDD-HHMMSS-SHORTID.EXT for a
 // losing version modified at t by the device with the given short ID.
 func ConflictName(name string, t time.Time, short string) string {
+	return conflictName(name, t, short, 0)
+}
+
+// conflictName is ConflictName with a counter (i > 0) for copies that
+// would otherwise share a name: NAME.sync-conflict-DATE-TIME-SHORTID-I.EXT.
+func conflictName(name string, t time.Time, short string, i int) string {
 	dir, base := path.Split(name)
 	ext := path.Ext(base)
 	stem := strings.TrimSuffix(base, ext)
 	if stem == "" { // ".bashrc"
 		stem, ext = base, ""
 	}
-	return dir + stem + ".sync-conflict-" + t.UTC().Format("20060102-150405") + "-" + short + ext
+	tag := ".sync-conflict-" + t.UTC().Format("20060102-150405") + "-" + short
+	if i > 0 {
+		tag += "-" + strconv.Itoa(i)
+	}
+	return dir + stem + tag + ext
+}
+
+var conflictRE = regexp.MustCompile(`^(.+)\.sync-conflict-(\d{8}-\d{6})-([A-Za-z0-9]+)(?:-\d+)?(\.[^./]*)?$`)
+
+// ParseConflictName recognises a conflict copy's name and returns the
+// name of the file it is a copy of, the losing version's modification time
+// and the short ID of the device that made it.
+func ParseConflictName(name string) (original string, t time.Time, device string, ok bool) {
+	dir, base := path.Split(name)
+	m := conflictRE.FindStringSubmatch(base)
+	if m == nil {
+		return "", time.Time{}, "", false
+	}
+	t, err := time.Parse("20060102-150405", m[2])
+	if err != nil {
+		return "", time.Time{}, "", false
+	}
+	return dir + m[1] + m[4], t, m[3], true
 }
 
 // tempName is the hidden temporary file for a version: same directory, and

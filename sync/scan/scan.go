@@ -41,6 +41,9 @@ type Options struct {
 	Logger    *slog.Logger
 	// Now is the clock for deletion times; nil means time.Now.
 	Now func() time.Time
+	// Flags are set as LocalFlags on every record this scan writes (a
+	// receive-only folder marks its local changes, which are never sent).
+	Flags uint32
 	// BeforeDeletions, when set, is called before deletions are recorded;
 	// an error stops the scan without recording them. The folder uses it to
 	// re-check its marker, so a drive that vanished mid-scan does not turn
@@ -87,6 +90,7 @@ func Scan(ctx context.Context, o Options, subs []string) (Result, error) {
 			return res, err
 		}
 	}
+	res.Retry = append(res.Retry, s.retry...)
 	return res, nil
 }
 
@@ -95,6 +99,7 @@ type scanner struct {
 
 	mu         sync.Mutex
 	unreadable []string // directories the walk could not read: no deletions below them
+	retry      []string // renamed entries to scan under their new names
 }
 
 // normalizeSubs cleans the list and drops entries covered by an ancestor.
@@ -252,6 +257,24 @@ func (s *scanner) walk(ctx context.Context, sub string, jobs chan<- job) error {
 			return nil
 		}
 		isDir := d.IsDir()
+		if utf8.ValidString(rel) && !fsutil.IsNFC(d.Name()) {
+			// Names are recorded in NFC. A decomposed (NFD) spelling is
+			// the same name: rename it to NFC and scan it under that name
+			// later, unless both spellings exist, which is reported.
+			nfc := filepath.Join(filepath.Dir(p), fsutil.NFC(d.Name()))
+			if _, err := os.Lstat(nfc); err == nil {
+				s.o.Logger.Warn("Both NFC and NFD spellings of a name exist; syncing only the NFC one", slog.String("path", rel))
+			} else if err := fsutil.RenameNoReplace(p, nfc); err != nil {
+				s.o.Logger.Warn("Cannot rename a name to NFC; not syncing it", slog.String("path", rel), slog.Any("error", err))
+			} else {
+				s.o.Logger.Info("Renamed a decomposed (NFD) name to NFC", slog.String("path", rel))
+				s.addRetry(path.Join(path.Dir(rel), fsutil.NFC(d.Name())))
+			}
+			if isDir {
+				return fs.SkipDir
+			}
+			return nil
+		}
 		if !utf8.ValidString(rel) || wire.ValidName(rel) != nil {
 			s.o.Logger.Warn("Skipping name that cannot be synced", slog.String("path", rel))
 			if isDir {
@@ -283,6 +306,11 @@ func (s *scanner) walk(ctx context.Context, sub string, jobs chan<- job) error {
 		if !changed(pp, fi) {
 			return nil
 		}
+		if isDir && pp != nil && pp.Info.Deleted && s.holdsOnlyIgnored(rel, p) {
+			// Deleted elsewhere and kept here only for the ignored files
+			// inside: not a new directory.
+			return nil
+		}
 		select {
 		case jobs <- job{rel: rel, fi: fi, prev: pp}:
 		case <-ctx.Done():
@@ -290,6 +318,28 @@ func (s *scanner) walk(ctx context.Context, sub string, jobs chan<- job) error {
 		}
 		return nil
 	})
+}
+
+// holdsOnlyIgnored reports whether the directory rel (at abs) holds
+// entries and all of them are ignored.
+func (s *scanner) holdsOnlyIgnored(rel, abs string) bool {
+	ents, err := os.ReadDir(abs)
+	if err != nil || len(ents) == 0 {
+		return false
+	}
+	for _, e := range ents {
+		child := rel + "/" + e.Name()
+		if !s.ignored(child, e.IsDir()) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *scanner) addRetry(rel string) {
+	s.mu.Lock()
+	s.retry = append(s.retry, rel)
+	s.mu.Unlock()
 }
 
 // changed reports whether fi differs from the local record.
@@ -367,12 +417,15 @@ func (s *scanner) record(ctx context.Context, j job, res *Result, mu *sync.Mutex
 		nf.BlocksHash = chunk.BlocksHash(blocks)
 		nf.Size = after.Size()
 	}
-	if prevInfo != nil && !prevInfo.Deleted && index.SameContent(prevInfo, nf) &&
-		prevInfo.ModifiedS == nf.ModifiedS && prevInfo.ModifiedNs == nf.ModifiedNs {
-		// Only the scan cache (inode) changed: keep the version.
+	if prevInfo != nil && !prevInfo.Deleted && index.SameContent(prevInfo, nf) && mtimeClose(prevInfo, nf) {
+		// Only the scan cache (inode) changed, or the mtime moved within
+		// the tolerance of a file system that keeps coarse times: the
+		// same version, recorded with what the disk says.
 		nf.Version = index.Clone(prevInfo.Version)
 		nf.ModifiedBy = prevInfo.ModifiedBy
+		nf.LocalFlags = prevInfo.LocalFlags
 	} else {
+		nf.LocalFlags = s.o.Flags
 		var pv *wire.Vector
 		if prevInfo != nil {
 			pv = prevInfo.Version
@@ -383,6 +436,17 @@ func (s *scanner) record(ctx context.Context, j job, res *Result, mu *sync.Mutex
 }
 
 var errChanged = errors.New("file changed while being hashed")
+
+// MtimeTolerance is how far a file's modification time may move with the
+// same content before the change counts as an edit: file systems such as
+// FAT keep 2 s steps, others whole seconds, and a pulled file's time is
+// then rounded by the disk.
+const MtimeTolerance = 2 * time.Second
+
+func mtimeClose(a, b *wire.FileInfo) bool {
+	d := time.Unix(a.ModifiedS, int64(a.ModifiedNs)).Sub(time.Unix(b.ModifiedS, int64(b.ModifiedNs)))
+	return d.Abs() < MtimeTolerance
+}
 
 // hashFile chunks a file and checks that it did not change meanwhile, so a
 // file still being written is never announced half-written.
@@ -439,6 +503,7 @@ func (s *scanner) deletions(sub string, res *Result) error {
 			ModifiedNs: int32(now.Nanosecond()),
 			ModifiedBy: s.o.LocalID,
 			Version:    index.Bump(r.Version, s.o.LocalID),
+			LocalFlags: s.o.Flags,
 		}})
 		return nil
 	})
