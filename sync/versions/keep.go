@@ -16,7 +16,8 @@ import (
 // archive while leaving it in place: a hard link, so the caller can then
 // replace the file atomically (rename over it) with no moment in which
 // neither version exists. Where hard links are not supported, the content
-// is copied instead.
+// is copied instead. The caller must replace the file by renaming over it,
+// never by writing into it: the archived copy shares its inode.
 func (a *Archive) Keep(rel string, now time.Time) (Version, error) {
 	v, err := a.keep(rel, now)
 	if err != nil {
@@ -51,7 +52,10 @@ func (a *Archive) keep(rel string, now time.Time) (Version, error) {
 	adir := fsutil.Native(a.root, adirRel)
 	at := now.UTC().Truncate(time.Millisecond)
 	var dst string
-	for seq, retries := 0, 0; ; {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	seq := 0
+	for retries := 0; ; {
 		if err := mkdirs(a.root, adirRel, 1); err != nil {
 			return Version{}, fmt.Errorf("creating archive directory: %w", err)
 		}
@@ -77,7 +81,7 @@ func (a *Archive) keep(rel string, now time.Time) (Version, error) {
 	if err := fsutil.SyncDir(adir); err != nil {
 		return Version{}, fmt.Errorf("syncing archive directory: %w", err)
 	}
-	return Version{Path: rel, ArchivedAt: at, ModTime: fi.ModTime(), Size: fi.Size(), File: dst}, nil
+	return Version{Path: rel, ArchivedAt: at, ModTime: fi.ModTime(), Size: fi.Size(), File: dst, seq: seq}, nil
 }
 
 // linkOrCopy hard-links src to dst (a symlink itself, never its target),
