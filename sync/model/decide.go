@@ -153,7 +153,8 @@ func cloneInfo(w *wire.FileInfo) *wire.FileInfo {
 func skipFor(d plan.Decision, name, problem string) error {
 	switch d.Reason {
 	case plan.ReasonIgnored:
-		return &skipError{kind: FileErrorIgnored, reason: fmt.Sprintf("%s is ignored on this device: another device's change is not applied", name)}
+		// Expected, not an error: the rules say to leave it alone.
+		return &skipError{reason: fmt.Sprintf("%s is ignored on this device: another device's change is not applied", name)}
 	case plan.ReasonUnsupported:
 		kind := FileErrorUnsupportedName
 		if strings.HasPrefix(problem, casePrefix) {

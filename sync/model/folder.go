@@ -46,7 +46,8 @@ type folder struct {
 	rejected    atomic.Int64 // index messages refused
 
 	caseOnce sync.Once
-	caseFold bool // the file system folds case (see caseInsensitive)
+	caseFold bool       // the file system folds case (see caseInsensitive)
+	caseMu   sync.Mutex // serializes directory creation on such a file system
 
 	ign atomic.Pointer[ignore.Matcher] // the ignore rules in effect
 

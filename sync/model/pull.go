@@ -23,7 +23,9 @@ import (
 	"github.com/shoalsync/shoal/crypto/identity"
 	"github.com/shoalsync/shoal/index"
 	"github.com/shoalsync/shoal/sync/fsutil"
+	"github.com/shoalsync/shoal/sync/ignore"
 	"github.com/shoalsync/shoal/sync/plan"
+	"github.com/shoalsync/shoal/sync/scan"
 	"github.com/shoalsync/shoal/transport/wire"
 )
 
@@ -114,6 +116,15 @@ func (f *folder) pullOnce(ctx context.Context) (progress, failed int, err error)
 		return 0, 0, err
 	}
 	f.setStateUnlessError(StateSyncing)
+	// New shared ignore rules apply to everything else in this pass.
+	if i := slices.IndexFunc(files, func(n need) bool { return n.g.Winner.Name == ignore.File }); i >= 0 {
+		if err := f.pullNow(ctx, files[i]); err == nil {
+			files = slices.Delete(files, i, i+1)
+			if f.loadIgnores() {
+				f.requestScan(nil, true)
+			}
+		}
+	}
 
 	c := newCommitter(f)
 	defer c.close()
@@ -237,6 +248,35 @@ func (f *folder) pullOnce(ctx context.Context) (progress, failed int, err error)
 	}
 	f.clearFileErrors(attempted)
 	return progress, failed, ctx.Err()
+}
+
+// pullNow pulls and records one file on its own, outside the batched
+// installer. It returns an error when the file was not brought up to date.
+func (f *folder) pullNow(ctx context.Context, n need) error {
+	lf, p, err := f.pullEntry(ctx, n)
+	if p != nil {
+		err = p.fd.Sync()
+		p.fd.Close()
+		if err == nil {
+			err = f.install(p.n, p.tmp, p.abs, p.fi, p.d)
+		}
+		if err == nil {
+			err = fsutil.SyncDir(filepath.Dir(p.abs))
+		}
+		if err == nil {
+			lf, err = f.newRecord(n, p.abs)
+		} else {
+			os.Remove(p.tmp)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if err := f.idx.UpdateLocal([]index.LocalFile{lf}); err != nil {
+		return fmt.Errorf("recording %s: %w", n.g.Winner.Name, err)
+	}
+	f.notifyLocalChanged()
+	return nil
 }
 
 // byDepth groups needs by the depth of their path, shallowest first.
@@ -400,6 +440,16 @@ func (f *folder) newRecord(n need, abs string) (index.LocalFile, error) {
 			return lf, fmt.Errorf("checking result: %w", err)
 		}
 		lf.Inode = fsutil.Inode(fi)
+		if w.Type == wire.FileType_FILE_TYPE_FILE {
+			// A file system with coarse times rounds the mtime: record what
+			// the disk keeps (same version), or the scanner would take the
+			// rounding for an edit.
+			if mt := fi.ModTime(); mt.Unix() != w.ModifiedS || int32(mt.Nanosecond()) != w.ModifiedNs {
+				if d := mt.Sub(time.Unix(w.ModifiedS, int64(w.ModifiedNs))); d.Abs() < scan.MtimeTolerance {
+					rec.ModifiedS, rec.ModifiedNs = mt.Unix(), int32(mt.Nanosecond())
+				}
+			}
+		}
 	}
 	return lf, nil
 }
@@ -481,6 +531,17 @@ func (f *folder) pullDir(n need) (index.LocalFile, error) {
 			}
 		default:
 			return index.LocalFile{}, errRescan
+		}
+	}
+	if f.caseInsensitive() {
+		// Directories of one level are made in parallel: check and make
+		// them one at a time so two spellings cannot both be created.
+		f.caseMu.Lock()
+		defer f.caseMu.Unlock()
+		if fi == nil {
+			if other := f.caseTwin(w.Name); other != "" {
+				return index.LocalFile{}, &skipError{kind: FileErrorCaseCollision, reason: casePrefix + " from " + other + ", which exists here; this file system cannot hold both"}
+			}
 		}
 	}
 	if err := os.MkdirAll(abs, 0o755); err != nil {
@@ -701,6 +762,12 @@ func (f *folder) install(n need, tmp, abs string, fi fs.FileInfo, d plan.Decisio
 	default:
 		return errRescan // something appeared where nothing was expected
 	}
+	if fi == nil && f.caseInsensitive() {
+		// Another name of this pass may have taken the spelling.
+		if other := f.caseTwin(n.g.Winner.Name); other != "" {
+			return &skipError{kind: FileErrorCaseCollision, reason: casePrefix + " from " + other + ", which exists here; this file system cannot hold both"}
+		}
+	}
 	if fi == nil {
 		// Nothing is (any longer) at abs: never overwrite something a
 		// user created there since the check.
@@ -867,7 +934,7 @@ func (f *folder) fill(ctx context.Context, n need, tmp string) (_ *os.File, err 
 			return
 		}
 		fd.Close()
-		if isDiskFull(err) {
+		if isDiskFull(err) || isDiskFull(context.Cause(ctx)) {
 			os.Remove(tmp) // free the space; nothing partial stays behind
 			return
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"slices"
 	"strings"
 	"time"
@@ -108,7 +107,7 @@ func apiVersion(v versions.Version) Version {
 
 // cleanRel checks a folder-relative path given by a user.
 func cleanRel(p string) (string, error) {
-	p = strings.TrimPrefix(path.Clean("/"+strings.ReplaceAll(p, "\\", "/")), "/")
+	p = strings.TrimSuffix(strings.TrimPrefix(p, "./"), "/")
 	if p == "" || wire.ValidName(p) != nil || fsutil.Internal(p) {
 		return "", fmt.Errorf("%w: path %q (give a path inside the folder)", ErrInvalid, p)
 	}

@@ -48,6 +48,9 @@ type Options struct {
 	// TamperResponse, when set, edits every block response before it is
 	// sent. Tests use it to play a hostile peer; never set it otherwise.
 	TamperResponse func(*wire.Response)
+	// Model holds engine test seams passed through as they are:
+	// WindowsNames, CaseInsensitive and WriteFault (see model.Options).
+	Model ModelSeams
 }
 
 // IndexDir is the index database's directory inside the home.
@@ -135,6 +138,7 @@ func Start(ctx context.Context, o Options) (a *Agent, err error) {
 	a.model, err = model.New(model.Options{
 		Home: o.Home, Config: cfg, Index: a.idx, Local: key.ID(), Version: o.Version,
 		Logger: o.Logger, Debounce: o.Debounce, RetryInterval: o.RetryInterval,
+		WindowsNames: o.Model.WindowsNames, CaseInsensitive: o.Model.CaseInsensitive, WriteFault: o.Model.WriteFault,
 	})
 	if err != nil {
 		return nil, err
@@ -273,4 +277,12 @@ func (a *Agent) closeAll() {
 			a.log.Warn("Closing index failed", slog.Any("error", err))
 		}
 	}
+}
+
+// ModelSeams are engine options for tests of platform behaviour (see
+// model.Options).
+type ModelSeams struct {
+	WindowsNames    bool
+	CaseInsensitive bool
+	WriteFault      func(folder, name string) error
 }
