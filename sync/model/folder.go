@@ -44,6 +44,8 @@ type folder struct {
 	recordsRecv atomic.Int64
 	fullResends atomic.Int64 // replace_all indexes received
 	rejected    atomic.Int64 // index messages refused
+	nConflicts  atomic.Int64 // conflict copies, counted after each change
+	nLocalOnly  atomic.Int64 // receive-only local changes, counted after each change
 
 	caseOnce sync.Once
 	caseFold bool       // the file system folds case (see caseInsensitive)
@@ -240,8 +242,16 @@ func (f *folder) status() FolderStatus {
 	if !last.IsZero() {
 		st.LastScan = &last
 	}
+	st.Mode, st.Versioning, st.MaxConflicts = cfg.EffectiveMode(), cfg.EffectiveVersioning(), cfg.EffectiveMaxConflicts()
+	st.Conflicts = f.nConflicts.Load()
+	if st.Mode == modeReceiveOnly {
+		st.Differences = f.nLocalOnly.Load()
+	}
 	if f.idx != nil {
 		if c, err := f.idx.Counts(); err == nil {
+			if st.Mode == modeSendOnly {
+				st.Differences = c.NeedFiles
+			}
 			st.LocalFiles, st.LocalBytes = c.LocalFiles, c.LocalBytes
 			st.GlobalFiles, st.GlobalBytes = c.GlobalFiles, c.GlobalBytes
 			st.NeedFiles, st.NeedBytes = c.NeedFiles, c.NeedBytes
@@ -327,6 +337,7 @@ func (f *folder) serve(ctx context.Context) {
 		return
 	}
 	f.loadIgnores()
+	f.recount()
 	f.requestScan(nil, true)
 	cleanup := time.NewTicker(time.Duration(f.cfg().EffectiveVersioning().CleanupSeconds) * time.Second)
 	defer cleanup.Stop()
@@ -359,6 +370,7 @@ func (f *folder) serve(ctx context.Context) {
 			if again := f.runPull(ctx); again {
 				retryPull.Reset(f.m.opts.RetryInterval)
 			}
+			f.recount()
 		case o := <-f.opCh:
 			o.done <- o.fn(ctx)
 		case <-f.modeChanged:
@@ -414,6 +426,7 @@ func (f *folder) runScan(ctx context.Context) (retry []string) {
 	f.hashedBytes.Add(res.Hashed)
 	if res.Changed > 0 {
 		f.notifyLocalChanged()
+		f.recount()
 	}
 	if err != nil {
 		if ctx.Err() == nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/shoalsync/shoal/sync/fsutil"
 	"github.com/shoalsync/shoal/sync/ignore"
 	"github.com/shoalsync/shoal/sync/versions"
+	"github.com/shoalsync/shoal/transport/wire"
 )
 
 const (
@@ -260,4 +261,29 @@ var ErrDiskFull = errors.New("disk full")
 
 func isDiskFull(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, ErrDiskFull)
+}
+
+// recount updates the conflict-copy and local-change counts of the status.
+func (f *folder) recount() {
+	var conflicts, localOnly int64
+	err := f.idx.WalkLocal("", func(lf index.LocalFile) error {
+		r := lf.Info
+		if r.LocalFlags&flagLocalOnly != 0 {
+			localOnly++
+		}
+		if r.Deleted {
+			return nil
+		}
+		if r.Type != wire.FileType_FILE_TYPE_DIRECTORY && strings.Contains(r.Name, ".sync-conflict-") {
+			if _, _, _, ok := ParseConflictName(r.Name); ok {
+				conflicts++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return
+	}
+	f.nConflicts.Store(conflicts)
+	f.nLocalOnly.Store(localOnly)
 }
