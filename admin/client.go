@@ -132,6 +132,91 @@ func (c *Client) RemoveFolder(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, "/api/v1/folders/"+url.PathEscape(id), nil, nil)
 }
 
+// UpdateFolder changes a folder's settings; nil fields of req are kept. It
+// returns the folder's status with the new settings.
+func (c *Client) UpdateFolder(ctx context.Context, folderID string, req model.UpdateFolderRequest) (model.FolderStatus, error) {
+	var f model.FolderStatus
+	p, err := folderPath(folderID)
+	if err == nil {
+		err = c.do(ctx, http.MethodPatch, p, req, &f)
+	}
+	return f, err
+}
+
+// Conflicts lists the conflict copies of a folder, or of every folder when
+// folderID is "".
+func (c *Client) Conflicts(ctx context.Context, folderID string) ([]model.Conflict, error) {
+	p := "/api/v1/conflicts"
+	if folderID != "" {
+		p = "/api/v1/folders/" + url.PathEscape(folderID) + "/conflicts"
+	}
+	var cs []model.Conflict
+	err := c.do(ctx, http.MethodGet, p, nil, &cs)
+	return cs, err
+}
+
+// Versions lists the archived versions of path (relative to the folder
+// root, '/'-separated) in a folder, newest first.
+func (c *Client) Versions(ctx context.Context, folderID, path string) ([]model.Version, error) {
+	var vs []model.Version
+	p, err := folderPath(folderID)
+	if err == nil {
+		err = c.do(ctx, http.MethodGet, p+"/versions?"+url.Values{"path": {path}}.Encode(), nil, &vs)
+	}
+	return vs, err
+}
+
+// RestoreVersion puts an archived version of req.Path back in place: the
+// newest one archived at or before req.At, or the newest one when At is
+// zero. It returns the restored version.
+func (c *Client) RestoreVersion(ctx context.Context, folderID string, req model.RestoreRequest) (model.Version, error) {
+	var v model.Version
+	p, err := folderPath(folderID)
+	if err == nil {
+		err = c.do(ctx, http.MethodPost, p+"/versions/restore", req, &v)
+	}
+	return v, err
+}
+
+// OverrideFolder makes every device match this send-only folder.
+func (c *Client) OverrideFolder(ctx context.Context, folderID string) error {
+	p, err := folderPath(folderID)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPost, p+"/override", nil, nil)
+}
+
+// RevertFolder moves the local changes of this receive-only folder to the
+// version archive and puts the shared state back.
+func (c *Client) RevertFolder(ctx context.Context, folderID string) error {
+	p, err := folderPath(folderID)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPost, p+"/revert", nil, nil)
+}
+
+// Differences lists the paths where a send-only or receive-only folder
+// differs from the shared state.
+func (c *Client) Differences(ctx context.Context, folderID string) ([]model.Difference, error) {
+	var ds []model.Difference
+	p, err := folderPath(folderID)
+	if err == nil {
+		err = c.do(ctx, http.MethodGet, p+"/differences", nil, &ds)
+	}
+	return ds, err
+}
+
+// folderPath is the URL path of a folder. An empty ID would name another
+// route, so it fails with an error matching model.ErrInvalid.
+func folderPath(id string) (string, error) {
+	if id == "" {
+		return "", badRequest("folder ID is missing")
+	}
+	return "/api/v1/folders/" + url.PathEscape(id), nil
+}
+
 // do sends one request and decodes a success body into out (if non-nil).
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader

@@ -1,11 +1,13 @@
 // Package admin is the agent's local HTTP/JSON control API and its client.
 //
-// The server exposes the operations of an [Agent] (status, devices, folders)
-// under /api/v1/. Every route except GET /api/v1/health requires the API
-// token, sent as "Authorization: Bearer TOKEN" or "X-API-Key: TOKEN". The
-// handler is wrapped in [http.CrossOriginProtection], so a web page cannot
-// drive the API from a browser, and the server refuses to listen on a
-// non-loopback address unless [Options.AllowNonLoopback] is set.
+// The server exposes the operations of an [Agent] (status, devices, folders
+// and their settings, conflict copies, version archives, and the override and
+// revert of send-only and receive-only folders) under /api/v1/. Every route
+// except GET /api/v1/health requires the API token, sent as
+// "Authorization: Bearer TOKEN" or "X-API-Key: TOKEN". The handler is
+// wrapped in [http.CrossOriginProtection], so a web page cannot drive the API
+// from a browser, and the server refuses to listen on a non-loopback address
+// unless [Options.AllowNonLoopback] is set.
 //
 // # Endpoint file
 //

@@ -8,13 +8,14 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shoalsync/shoal/admin/admintest"
 	"github.com/shoalsync/shoal/sync/model"
 )
 
 // FuzzDecodeRequests feeds untrusted bytes to the decoder and validators of
-// every POST body, and to the full handler. Decoding must never panic; what
+// every request body (POST and PATCH), and to the full handler. Decoding must never panic; what
 // decodes and validates must survive a JSON round trip unchanged and
 // validate again (validation is idempotent); and the handler must answer
 // with a JSON body and a status from the documented set.
@@ -34,19 +35,31 @@ func FuzzDecodeRequests(f *testing.F) {
 		{2, `{"deviceId":null}`},
 		{2, ``},
 		{0, `{"id":"` + dev + `","name":"\u0000"}`},
+		{3, `{"label":"Docs","mode":"send-only","versioning":{"type":"staggered","maxAgeDays":90},"maxConflicts":-1}`},
+		{3, `{"mode":"receive-only"}`},
+		{3, `{"versioning":{"type":"trash","keepDays":-1}}`},
+		{3, `{}`},
+		{4, `{"path":"dir/a.txt"}`},
+		{4, `{"path":"dir/a.txt","at":"2026-11-21T14:30:00+01:00"}`},
+		{4, `{"path":"../a","at":"0001-01-01T00:00:00Z"}`},
 	}
 	for _, s := range seeds {
 		f.Add(s.kind, []byte(s.body))
 	}
-	srv, err := NewServer(Options{Agent: admintest.New("fuzz"), Token: "t", Logger: slog.New(slog.DiscardHandler)})
+	agent := admintest.New("fuzz")
+	if _, err := agent.AddFolder(f.Context(), model.AddFolderRequest{Path: "/srv/default", ID: "default"}); err != nil {
+		f.Fatal(err)
+	}
+	agent.AddVersion("default", model.Version{Path: "dir/a.txt", ArchivedAt: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)})
+	srv, err := NewServer(Options{Agent: agent, Token: "t", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		f.Fatal(err)
 	}
 	h := srv.Handler()
 
 	f.Fuzz(func(t *testing.T, kind byte, body []byte) {
-		var target string
-		switch kind % 3 {
+		method, target := "POST", ""
+		switch kind % 5 {
 		case 0:
 			target = "/api/v1/devices"
 			var req model.AddDeviceRequest
@@ -85,16 +98,41 @@ func FuzzDecodeRequests(f *testing.F) {
 					}
 				}
 			}
+		case 3:
+			method, target = "PATCH", "/api/v1/folders/default"
+			var req model.UpdateFolderRequest
+			if decodeJSON(body, &req) == nil && checkUpdateFolder(&req) == nil {
+				var again model.UpdateFolderRequest
+				roundTrip(t, req, &again)
+				if err := checkUpdateFolder(&again); err != nil || !reflect.DeepEqual(req, again) {
+					t.Fatalf("round trip %+v -> %+v (%v)", req, again, err)
+				}
+			}
+		case 4:
+			target = "/api/v1/folders/default/versions/restore"
+			var req model.RestoreRequest
+			if decodeJSON(body, &req) == nil {
+				if p, err := checkFilePath(req.Path); err == nil {
+					if p != req.Path {
+						t.Fatalf("checkFilePath changed %q to %q", req.Path, p)
+					}
+					var again model.RestoreRequest
+					roundTrip(t, req, &again)
+					if again.Path != req.Path || !again.At.Equal(req.At) {
+						t.Fatalf("round trip %+v -> %+v", req, again)
+					}
+				}
+			}
 		}
 
-		r := httptest.NewRequest("POST", target, strings.NewReader(string(body)))
+		r := httptest.NewRequest(method, target, strings.NewReader(string(body)))
 		r.Header.Set("Authorization", "Bearer t")
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, r)
 		switch rec.Code {
-		case http.StatusCreated:
+		case http.StatusOK, http.StatusCreated:
 			if !json.Valid(rec.Body.Bytes()) {
-				t.Fatalf("201 with invalid JSON %q", rec.Body.Bytes())
+				t.Fatalf("%d with invalid JSON %q", rec.Code, rec.Body.Bytes())
 			}
 		case http.StatusNoContent:
 		case http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge:
@@ -103,7 +141,7 @@ func FuzzDecodeRequests(f *testing.F) {
 				t.Fatalf("%d with bad error body %q", rec.Code, rec.Body.Bytes())
 			}
 		default:
-			t.Fatalf("POST %s %q: unexpected status %d %s", target, body, rec.Code, rec.Body.Bytes())
+			t.Fatalf("%s %s %q: unexpected status %d %s", method, target, body, rec.Code, rec.Body.Bytes())
 		}
 	})
 }

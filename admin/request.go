@@ -15,6 +15,7 @@ import (
 	"github.com/shoalsync/shoal/crypto/identity"
 	"github.com/shoalsync/shoal/sync/config"
 	"github.com/shoalsync/shoal/sync/model"
+	"github.com/shoalsync/shoal/transport/wire"
 )
 
 // Limits on request input. Requests are small; anything larger is a mistake
@@ -25,6 +26,12 @@ const (
 	maxAddrLen   = 1024    // one address
 	maxListLen   = 256     // addresses or devices in one request
 	maxPathLen   = 4096    // folder path
+
+	// Bounds of the folder settings. Larger values would overflow a
+	// time.Duration (about 292 years) or are surely mistakes.
+	maxVersioningDays = 36500           // keepDays, maxAgeDays: 100 years
+	maxCleanupSeconds = 366 * 24 * 3600 // versioning cleanupSeconds: a year
+	maxMaxConflicts   = 1_000_000       // maxConflicts
 )
 
 // requestError is a mistake in the request: it maps to 400 and its message
@@ -158,6 +165,59 @@ func checkAddFolder(req *model.AddFolderRequest) error {
 		req.Devices[i] = id
 	}
 	return nil
+}
+
+// checkUpdateFolder validates the fields req sets.
+func checkUpdateFolder(req *model.UpdateFolderRequest) error {
+	if req.Label != nil {
+		if err := checkText("folder label", *req.Label, maxNameLen); err != nil {
+			return err
+		}
+	}
+	if req.Mode != nil {
+		switch *req.Mode {
+		case config.ModeSendReceive, config.ModeSendOnly, config.ModeReceiveOnly:
+		default:
+			return badRequest("invalid folder mode %q (use send-receive, send-only or receive-only)", truncate(*req.Mode, 80))
+		}
+	}
+	if v := req.Versioning; v != nil {
+		switch v.Type {
+		case config.VersioningOff, config.VersioningTrash, config.VersioningStaggered:
+		default:
+			return badRequest("invalid versioning type %q (use off, trash or staggered)", truncate(v.Type, 80))
+		}
+		if v.KeepDays < 0 || v.KeepDays > maxVersioningDays {
+			return badRequest("versioning keepDays %d is out of range (1 to %d days, or 0 for the default)", v.KeepDays, maxVersioningDays)
+		}
+		if v.MaxAgeDays < 0 || v.MaxAgeDays > maxVersioningDays {
+			return badRequest("versioning maxAgeDays %d is out of range (1 to %d days, or 0 for the default)", v.MaxAgeDays, maxVersioningDays)
+		}
+		if v.CleanupSeconds < 0 || v.CleanupSeconds > maxCleanupSeconds {
+			return badRequest("versioning cleanupSeconds %d is out of range (1 to %d, or 0 for the default)", v.CleanupSeconds, maxCleanupSeconds)
+		}
+		if err := v.Validate(); err != nil {
+			return badRequest("%s", oneLine(err.Error()))
+		}
+	}
+	if req.MaxConflicts != nil {
+		if n := *req.MaxConflicts; n < -1 || n > maxMaxConflicts {
+			return badRequest("maxConflicts %d is out of range (-1 for no cap, 0 for the default, or 1 to %d)", n, maxMaxConflicts)
+		}
+	}
+	return nil
+}
+
+// checkFilePath checks a path of a file inside a folder: relative to the
+// folder root, '/'-separated, without empty, "." or ".." elements.
+func checkFilePath(p string) (string, error) {
+	if p == "" {
+		return "", badRequest("file path is missing (want a path relative to the folder, like docs/a.txt)")
+	}
+	if err := wire.ValidName(p); err != nil {
+		return "", badRequest("invalid file path %q (want a path relative to the folder, with '/' between names and no '.' or '..' elements)", truncate(p, 200))
+	}
+	return p, nil
 }
 
 func truncate(s string, n int) string {

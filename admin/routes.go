@@ -30,6 +30,14 @@ func (s *Server) routes() []route {
 		{pattern: "POST /api/v1/folders", fn: s.addFolder},
 		{pattern: "POST /api/v1/folders/{id}/devices", fn: s.shareFolder},
 		{pattern: "DELETE /api/v1/folders/{id}", fn: s.removeFolder},
+		{pattern: "PATCH /api/v1/folders/{id}", fn: s.updateFolder},
+		{pattern: "GET /api/v1/conflicts", fn: s.allConflicts},
+		{pattern: "GET /api/v1/folders/{id}/conflicts", fn: s.folderConflicts},
+		{pattern: "GET /api/v1/folders/{id}/versions", fn: s.versions},
+		{pattern: "POST /api/v1/folders/{id}/versions/restore", fn: s.restoreVersion},
+		{pattern: "POST /api/v1/folders/{id}/override", fn: s.overrideFolder},
+		{pattern: "POST /api/v1/folders/{id}/revert", fn: s.revertFolder},
+		{pattern: "GET /api/v1/folders/{id}/differences", fn: s.differences},
 	}
 }
 

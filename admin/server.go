@@ -32,6 +32,26 @@ type Agent interface {
 	ShareFolder(ctx context.Context, folderID, deviceID string) error
 	// RemoveFolder stops syncing a folder. It never deletes files.
 	RemoveFolder(ctx context.Context, id string) error
+	// UpdateFolder changes a folder's settings; nil fields of req are kept.
+	UpdateFolder(ctx context.Context, folderID string, req model.UpdateFolderRequest) (model.FolderStatus, error)
+	// Conflicts lists the conflict copies of a folder, or of every folder
+	// when folderID is "".
+	Conflicts(ctx context.Context, folderID string) ([]model.Conflict, error)
+	// Versions lists the archived versions of path in a folder, newest first.
+	Versions(ctx context.Context, folderID, path string) ([]model.Version, error)
+	// RestoreVersion puts an archived version back in place: the newest one
+	// archived at or before req.At, or the newest one when At is zero.
+	RestoreVersion(ctx context.Context, folderID string, req model.RestoreRequest) (model.Version, error)
+	// OverrideFolder makes every device match this send-only folder; it
+	// fails with model.ErrInvalid for other modes.
+	OverrideFolder(ctx context.Context, folderID string) error
+	// RevertFolder moves the local changes of this receive-only folder to
+	// the version archive and puts the shared state back; it fails with
+	// model.ErrInvalid for other modes.
+	RevertFolder(ctx context.Context, folderID string) error
+	// Differences lists the paths where a send-only or receive-only folder
+	// differs from the shared state.
+	Differences(ctx context.Context, folderID string) ([]model.Difference, error)
 }
 
 // ErrNotLoopback marks a listen address the server refuses because it is

@@ -1,7 +1,10 @@
 // Package admintest provides an in-memory agent that implements admin.Agent,
 // for tests of the admin API and of the CLI. It keeps the agent's contract
 // (errors matching model.ErrNotFound, ErrExists and ErrInvalid; removing a
-// folder never touches files) without any sync engine behind it.
+// folder never touches files) without any sync engine behind it. Tests seed
+// what the engine would find on disk with AddConflict, AddVersion and
+// SetDifferences, change a folder's status with EditFolder, and inspect
+// calls with Calls and Restores.
 package admintest
 
 import (
@@ -35,6 +38,11 @@ type Agent struct {
 	refused []model.Refused
 	calls   map[string]int
 	nextID  int
+
+	conflicts []model.Conflict
+	versions  map[string][]model.Version    // by folder ID
+	diffs     map[string][]model.Difference // by folder ID
+	restores  []Restore
 }
 
 // New returns an empty agent named name with a random device ID.
@@ -43,7 +51,14 @@ func New(name string) *Agent {
 	if err != nil {
 		panic(err)
 	}
-	return &Agent{self: k.ID(), name: name, startedAt: time.Now().Add(-90 * time.Minute), calls: map[string]int{}}
+	return &Agent{
+		self:      k.ID(),
+		name:      name,
+		startedAt: time.Now().Add(-90 * time.Minute),
+		calls:     map[string]int{},
+		versions:  map[string][]model.Version{},
+		diffs:     map[string][]model.Difference{},
+	}
 }
 
 // ID returns the agent's own device ID.
@@ -71,8 +86,9 @@ func (a *Agent) SetConnected(id, transport, address string, connected bool) {
 	}
 }
 
-// UpdateFolder changes a folder's status through fn.
-func (a *Agent) UpdateFolder(id string, fn func(*model.FolderStatus)) {
+// EditFolder changes a folder's status through fn. (UpdateFolder is the
+// admin.Agent method.)
+func (a *Agent) EditFolder(id string, fn func(*model.FolderStatus)) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for i := range a.folders {
@@ -213,7 +229,11 @@ func (a *Agent) AddFolder(ctx context.Context, req model.AddFolderRequest) (mode
 	if req.Label == "" {
 		req.Label = filepath.Base(req.Path)
 	}
-	f := model.FolderStatus{ID: req.ID, Label: req.Label, Path: req.Path, Devices: slices.Clone(req.Devices), State: model.StateScanning}
+	cf := config.Folder{ID: req.ID}
+	f := model.FolderStatus{
+		ID: req.ID, Label: req.Label, Path: req.Path, Devices: slices.Clone(req.Devices), State: model.StateScanning,
+		Mode: cf.EffectiveMode(), Versioning: cf.EffectiveVersioning(), MaxConflicts: cf.EffectiveMaxConflicts(),
+	}
 	a.folders = append(a.folders, f)
 	return f, nil
 }
@@ -250,6 +270,9 @@ func (a *Agent) RemoveFolder(ctx context.Context, id string) error {
 		return fmt.Errorf("folder %s: %w", id, model.ErrNotFound)
 	}
 	a.folders = slices.Delete(a.folders, i, i+1)
+	a.conflicts = slices.DeleteFunc(a.conflicts, func(c model.Conflict) bool { return c.Folder == id })
+	delete(a.versions, id)
+	delete(a.diffs, id)
 	return nil
 }
 

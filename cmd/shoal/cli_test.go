@@ -237,7 +237,7 @@ func TestFolderCommands(t *testing.T) {
 		t.Fatalf("folder share printed %q", out)
 	}
 
-	agent.UpdateFolder("docs", func(f *model.FolderStatus) {
+	agent.EditFolder("docs", func(f *model.FolderStatus) {
 		f.State = model.StateSyncing
 		f.NeedFiles, f.NeedBytes = 3, 1536*1024
 		f.FileErrors = []model.FileError{{Path: "a/b.txt", Error: "permission denied"}}
@@ -274,7 +274,7 @@ func TestStatus(t *testing.T) {
 	mustRun(t, "--home", home, "device", "add", newID(t).String(), "--name", "phone")
 	dir := t.TempDir()
 	mustRun(t, "--home", home, "folder", "add", dir, "--id", "photos")
-	agent.UpdateFolder("photos", func(f *model.FolderStatus) {
+	agent.EditFolder("photos", func(f *model.FolderStatus) {
 		f.State = model.StateError
 		f.Error = "folder marker missing"
 		f.NeedFiles, f.NeedBytes = 1, 5<<30
@@ -361,7 +361,7 @@ func TestErrors(t *testing.T) {
 		{name: "unknown command", args: []string{"frobnicate"}, wantCode: 2, wantMsg: `unknown command "frobnicate" for 'shoal'`},
 		{name: "unknown command with suggestion", args: []string{"stauts"}, wantCode: 2, wantMsg: `did you mean "status"?`},
 		{name: "unknown subcommand", args: []string{"device", "ad"}, wantCode: 2, wantMsg: `did you mean "add"?`},
-		{name: "missing subcommand", args: []string{"folder"}, wantCode: 2, wantMsg: "missing subcommand (add, list, remove, share)"},
+		{name: "missing subcommand", args: []string{"folder"}, wantCode: 2, wantMsg: "missing subcommand (add, diff, list, override, remove, revert, set, share)"},
 		{name: "missing argument", args: []string{"device", "add"}, wantCode: 2, wantMsg: "missing DEVICE_ID"},
 		{name: "missing second argument", args: []string{"folder", "share", "docs"}, wantCode: 2, wantMsg: "missing DEVICE_ID"},
 		{name: "extra argument", args: []string{"status", "now"}, wantCode: 2, wantMsg: `unexpected argument "now"`},

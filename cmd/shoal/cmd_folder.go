@@ -17,7 +17,8 @@ import (
 
 func (c *cli) folderCmd() *cobra.Command {
 	return groupCmd("folder", "Manage the folders this device syncs",
-		c.folderAddCmd(), c.folderShareCmd(), c.folderListCmd(), c.folderRemoveCmd())
+		c.folderAddCmd(), c.folderShareCmd(), c.folderListCmd(), c.folderRemoveCmd(),
+		c.folderSetCmd(), c.folderDiffCmd(), c.folderOverrideCmd(), c.folderRevertCmd())
 }
 
 func (c *cli) folderAddCmd() *cobra.Command {
@@ -119,9 +120,9 @@ func (c *cli) folderListCmd() *cobra.Command {
 				return err
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tLABEL\tPATH\tSTATE\tNEEDED\tSHARED WITH")
+			fmt.Fprintln(tw, "ID\tLABEL\tPATH\tMODE\tSTATE\tNEEDED\tSHARED WITH")
 			for _, f := range fs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.ID, orDash(f.Label), f.Path, folderState(f), needed(f), orDash(shortList(f.Devices)))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.ID, orDash(f.Label), f.Path, folderMode(f), folderState(f), needed(f), orDash(shortList(f.Devices)))
 			}
 			if err := tw.Flush(); err != nil {
 				return err

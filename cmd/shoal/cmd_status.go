@@ -71,9 +71,9 @@ func printStatus(w io.Writer, st model.Status, now time.Time) error {
 		fmt.Fprintln(w, "  none; add one with 'shoal folder add PATH'")
 	} else {
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  ID\tLABEL\tPATH\tSTATE\tNEEDED")
+		fmt.Fprintln(tw, "  ID\tLABEL\tPATH\tMODE\tSTATE\tNEEDED")
 		for _, f := range st.Folders {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", f.ID, orDash(f.Label), f.Path, folderState(f), needed(f))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", f.ID, orDash(f.Label), f.Path, folderMode(f), folderState(f), needed(f))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -107,6 +107,11 @@ func folderState(f model.FolderStatus) string {
 	return f.State
 }
 
+// folderMode is the folder's mode, "-" when the agent did not say.
+func folderMode(f model.FolderStatus) string {
+	return orDash(f.Mode)
+}
+
 // needed describes what a folder still has to fetch.
 func needed(f model.FolderStatus) string {
 	if f.NeedFiles == 0 && f.NeedBytes == 0 {
@@ -115,11 +120,12 @@ func needed(f model.FolderStatus) string {
 	return fmt.Sprintf("%s, %s", plural(f.NeedFiles, "file"), humanBytes(f.NeedBytes))
 }
 
-// printFolderErrors lists folder and file errors under a folder table.
+// printFolderErrors lists folder and file errors, conflict copies and
+// differences from the shared state under a folder table.
 func printFolderErrors(w io.Writer, fs []model.FolderStatus) {
 	const maxFileErrors = 10
 	for _, f := range fs {
-		if f.Error == "" && len(f.FileErrors) == 0 {
+		if f.Error == "" && len(f.FileErrors) == 0 && f.Conflicts == 0 && f.Differences == 0 {
 			continue
 		}
 		fmt.Fprintf(w, "  %s:\n", f.ID)
@@ -131,7 +137,17 @@ func printFolderErrors(w io.Writer, fs []model.FolderStatus) {
 				fmt.Fprintf(w, "    ... and %s more\n", plural(int64(len(f.FileErrors)-maxFileErrors), "file error"))
 				break
 			}
-			fmt.Fprintf(w, "    %s: %s\n", e.Path, oneLine(e.Error))
+			if e.Kind != "" && e.Kind != model.FileErrorFailed {
+				fmt.Fprintf(w, "    %s (%s): %s\n", e.Path, strings.ReplaceAll(e.Kind, "-", " "), oneLine(e.Error))
+			} else {
+				fmt.Fprintf(w, "    %s: %s\n", e.Path, oneLine(e.Error))
+			}
+		}
+		if f.Conflicts > 0 {
+			fmt.Fprintf(w, "    %s (see 'shoal conflicts %s')\n", conflictCopies(f.Conflicts), f.ID)
+		}
+		if f.Differences > 0 {
+			fmt.Fprintf(w, "    %s from the shared state (see 'shoal folder diff %s')\n", plural(f.Differences, "difference"), f.ID)
 		}
 	}
 }

@@ -54,6 +54,8 @@ with 'shoal folder add PATH --share DEVICE_ID'.`,
 		c.runCmd(),
 		c.deviceCmd(),
 		c.folderCmd(),
+		c.conflictsCmd(),
+		c.versionsCmd(),
 		c.statusCmd(),
 		versionCmd(),
 	)

@@ -147,7 +147,7 @@ func (f Folder) EffectiveMaxConflicts() int {
 }
 
 // ErrInvalid marks a configuration that fails validation.
-var ErrInvalid = errors.New("invalid configuration")
+var ErrInvalid = errors.New("invalid")
 
 // New returns the configuration of a fresh agent.
 func New(name string) *Config {

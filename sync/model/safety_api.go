@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -156,6 +157,9 @@ func (m *Model) UpdateFolder(ctx context.Context, folderID string, req UpdateFol
 			}
 			if req.Label != nil {
 				fc.Label = *req.Label
+				if fc.Label == "" {
+					fc.Label = filepath.Base(fc.Path)
+				}
 			}
 			if req.Mode != nil {
 				fc.Mode = *req.Mode

@@ -125,9 +125,10 @@ func Start(ctx context.Context, o Options) (a *Agent, err error) {
 		return nil, err
 	}
 	a = &Agent{opts: o, log: o.Logger, key: key}
+	started := a // "return nil, err" clears a before this runs
 	defer func() {
 		if err != nil {
-			a.closeAll()
+			started.closeAll()
 		}
 	}()
 
