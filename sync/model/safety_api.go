@@ -185,7 +185,10 @@ func (m *Model) UpdateFolder(ctx context.Context, folderID string, req UpdateFol
 		f.setConfig(fc)
 		if ofc.EffectiveMode() != fc.EffectiveMode() {
 			f.log.Info("Folder mode changed", "from", ofc.EffectiveMode(), "to", fc.EffectiveMode())
-			f.modeChanged <- struct{}{}
+			select {
+			case f.modeChanged <- struct{}{}:
+			default: // one is pending already
+			}
 		}
 	}
 	return m.folderStatus(folderID)
