@@ -431,7 +431,11 @@ func (f *folder) newRecord(n need, abs string) (index.LocalFile, error) {
 		SymlinkTarget: w.SymlinkTarget, BlockSize: w.BlockSize, BlocksHash: w.BlocksHash,
 	}
 	if n.local != nil && index.Compare(n.local.Info.Version, w.Version) == index.Concurrent {
-		rec.Version = index.Merge(n.local.Info.Version, w.Version)
+		// Merge and bump: the result dominates both, and no other device
+		// can reach the same vector with different content (two devices
+		// merging different winners of one path would otherwise agree on
+		// a version while holding different files).
+		rec.Version = index.Bump(index.Merge(n.local.Info.Version, w.Version), f.m.localID)
 	}
 	lf := index.LocalFile{Info: rec}
 	if !w.Deleted {

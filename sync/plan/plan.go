@@ -177,7 +177,14 @@ func Decide(in Input) Decision {
 		if concurrent && (in.Holds.Live || in.Holds.Ignored || in.Holds.Pending) {
 			return Decision{Action: Conflict} // the whole directory is moved aside
 		}
-		return dirGoes(in.Holds, Decision{Action: Replace}, Decision{Action: Conflict})
+		d := dirGoes(in.Holds, Decision{Action: Replace}, Decision{Action: Conflict})
+		if d.Action == Keep {
+			// Files inside are live elsewhere, but keeping the directory
+			// as newer would replace the winner's file on its device
+			// without a copy: move the directory aside instead.
+			d = Decision{Action: Conflict}
+		}
+		return d
 	}
 	if concurrent {
 		return Decision{Action: Conflict}
