@@ -424,16 +424,20 @@ func (f *folder) readAt(root, name string, offset int64, size int32) (b []byte, 
 		return nil, false, err
 	}
 	defer fd.Close()
-	if fi, err := fd.Stat(); err == nil {
-		if lf, ok, err := f.idx.Local(name); err == nil && ok && !lf.Info.Deleted &&
-			fi.Size() == lf.Info.Size && fi.ModTime().Unix() == lf.Info.ModifiedS && int32(fi.ModTime().Nanosecond()) == lf.Info.ModifiedNs {
-			current = true
-		}
+	lf, ok, err := f.idx.Local(name)
+	matches := func() bool {
+		fi, err := fd.Stat()
+		return err == nil && ok && !lf.Info.Deleted && fi.Size() == lf.Info.Size &&
+			fi.ModTime().Unix() == lf.Info.ModifiedS && int32(fi.ModTime().Nanosecond()) == lf.Info.ModifiedNs
 	}
+	current = err == nil && matches()
 	b = make([]byte, size)
 	if _, err := fd.ReadAt(b, offset); err != nil && !errors.Is(err, io.EOF) {
 		return nil, false, err
 	}
+	// A write during the read changes the mtime: the data may then be
+	// torn, and readBlock verifies it before serving.
+	current = current && matches()
 	return b, current, nil
 }
 

@@ -782,12 +782,41 @@ func (f *folder) install(n need, tmp, abs string, fi fs.FileInfo, d plan.Decisio
 		if err != nil {
 			return fmt.Errorf("installing file: %w", err)
 		}
+		removeStaleTemps(abs)
 		return nil
 	}
 	if err := os.Rename(tmp, abs); err != nil {
 		return fmt.Errorf("installing file: %w", err)
 	}
+	removeStaleTemps(abs)
 	return nil
+}
+
+// removeStaleTemps deletes the temporary files of other versions of the
+// file at abs (left by pulls of versions that were superseded before they
+// finished): the file is now up to date, so they can never be resumed.
+func removeStaleTemps(abs string) {
+	dir, base := filepath.Split(abs)
+	if len(base) > 180 {
+		base = base[:180]
+	}
+	matches, _ := filepath.Glob(filepath.Join(dir, globEscape(fsutil.TempPrefix+base)+".*"))
+	for _, m := range matches {
+		if len(filepath.Base(m)) == len(fsutil.TempPrefix)+len(base)+1+8 { // .<8 hex digits>
+			os.Remove(m)
+		}
+	}
+}
+
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // moveToConflict renames the local version at abs to its conflict name and
@@ -1118,6 +1147,7 @@ func (f *folder) pullDelete(n need) (index.LocalFile, error) {
 			return index.LocalFile{}, fmt.Errorf("deleting: %w", err)
 		}
 	}
+	removeStaleTemps(abs)
 	return f.newRecord(n, abs)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -552,5 +553,59 @@ func TestSymlinksNeverFollowed(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(b.dir, "empty")); err != nil || !fi.IsDir() {
 		t.Errorf("empty directory on b: %v", err)
+	}
+}
+
+// TestChangeWhileSendingNeverTorn: the source file is rewritten while a
+// peer is in the middle of pulling it. The peer never installs a mix of
+// the two versions: blocks that no longer match are refused, and the new
+// version is pulled once the source has scanned it.
+func TestChangeWhileSendingNeverTorn(t *testing.T) {
+	gate := make(chan struct{})
+	var paused atomic.Bool
+	a := startAgent(t, "a")
+	b := startAgentWith(t, "b", func(o *Options) {
+		o.Model.WriteFault = func(folder, name string) error {
+			if name == "big.bin" {
+				paused.Store(true)
+				<-gate // hold every block write until the source changed
+			}
+			return nil
+		}
+	})
+	const size = 8 << 20
+	rng := rand.New(rand.NewPCG(1, 2))
+	old := make([]byte, size)
+	for i := range old {
+		old[i] = byte(rng.Uint32())
+	}
+	if err := os.WriteFile(filepath.Join(a.dir, "big.bin"), old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pair(t, a, b)
+	testutil.Eventually(t, 30*time.Second, func() error {
+		if !paused.Load() {
+			return fmt.Errorf("b has not started writing big.bin")
+		}
+		return nil
+	})
+	// Rewrite the source in place while b holds fetched blocks.
+	fresh := make([]byte, size)
+	for i := range fresh {
+		fresh[i] = byte(rng.Uint32())
+	}
+	fd, err := os.OpenFile(filepath.Join(a.dir, "big.bin"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fd.WriteAt(fresh, 0); err != nil {
+		t.Fatal(err)
+	}
+	fd.Close()
+	close(gate)
+	converged(t, 60*time.Second, a, b)
+	got, err := os.ReadFile(filepath.Join(b.dir, "big.bin"))
+	if err != nil || string(got) != string(fresh) {
+		t.Fatalf("b's big.bin is not the new version (%d bytes, %v)", len(got), err)
 	}
 }
