@@ -67,6 +67,8 @@ type folder struct {
 		changed     chan struct{} // closed and replaced on each local index change
 		pendingScan []string
 		fullScan    bool
+		temps       map[string]bool // temporary files made since the last clean pass
+		swept       bool            // the folder was swept for stale temporaries since start
 	}
 }
 

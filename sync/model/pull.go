@@ -62,6 +62,7 @@ func (f *folder) runPull(ctx context.Context) (retry bool) {
 		}
 		f.setPullError(nil)
 		if failed == 0 {
+			f.dropTemps()
 			f.setStateUnlessError(StateIdle)
 			return false
 		}
@@ -628,6 +629,7 @@ func (f *folder) pullEntry(ctx context.Context, n need) (index.LocalFile, *pendi
 	if w.Type == wire.FileType_FILE_TYPE_SYMLINK {
 		tmp := tempName(abs, []byte(w.SymlinkTarget))
 		os.Remove(tmp)
+		f.noteTemp(tmp)
 		if err := os.Symlink(w.SymlinkTarget, tmp); err != nil {
 			return index.LocalFile{}, nil, fmt.Errorf("creating symlink: %w", err)
 		}
@@ -957,6 +959,7 @@ func tempName(abs string, hash []byte) string {
 // verified before it is written.
 func (f *folder) fill(ctx context.Context, n need, tmp string) (_ *os.File, err error) {
 	w := n.g.Winner
+	f.noteTemp(tmp)
 	fd, err := fsutil.OpenTemp(tmp)
 	if err != nil {
 		return nil, fmt.Errorf("opening temporary file: %w", err)
@@ -1161,6 +1164,34 @@ func removeTemps(dir string) {
 		if strings.HasPrefix(e.Name(), fsutil.TempPrefix) {
 			os.Remove(filepath.Join(dir, e.Name()))
 		}
+	}
+}
+
+// noteTemp remembers a temporary file this process made.
+func (f *folder) noteTemp(p string) {
+	f.mu.Lock()
+	if f.mu.temps == nil {
+		f.mu.temps = map[string]bool{}
+	}
+	f.mu.temps[p] = true
+	f.mu.Unlock()
+}
+
+// dropTemps runs when a pull pass finished with nothing left to retry:
+// no partial file can be resumed any more, so the temporary files of
+// superseded versions go. The first time after start it sweeps the whole
+// folder, which also catches what a crash left behind.
+func (f *folder) dropTemps() {
+	f.mu.Lock()
+	temps, swept := f.mu.temps, f.mu.swept
+	f.mu.temps, f.mu.swept = nil, true
+	f.mu.Unlock()
+	if !swept {
+		f.sweepTemps(0)
+		return
+	}
+	for p := range temps {
+		os.Remove(p) // most were renamed into place already
 	}
 }
 
