@@ -1127,6 +1127,15 @@ func (f *folder) fetch(ctx context.Context, w *wire.FileInfo, b *wire.BlockInfo,
 func (f *folder) pullDelete(n need) (index.LocalFile, error) {
 	w := n.g.Winner
 	abs, err := f.target(w.Name)
+	if errors.Is(err, fsutil.ErrSymlinkInPath) {
+		// A parent is now a file or a symlink: nothing of ours can be
+		// at this path, so the deletion only needs recording (after the
+		// scanner has noticed, if we still had it).
+		if n.local != nil && !n.local.Info.Deleted {
+			return index.LocalFile{}, errRescan
+		}
+		return f.newRecord(n, "")
+	}
 	if err != nil {
 		return index.LocalFile{}, err
 	}

@@ -237,7 +237,8 @@ type state struct {
 	w   *Watcher
 	fsw *fsnotify.Watcher
 
-	tree       *dirNode // watched directories; nil while the root is not watched
+	tree       *dirNode                   // watched directories; nil while the root is not watched
+	byIno      map[uint64]map[string]bool // watched directories by inode
 	rootOK     bool
 	rootWarned bool // the root's failure has been logged as a warning
 	warnedAdd  bool // a failed Add has been logged as a warning

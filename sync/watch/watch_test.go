@@ -976,3 +976,53 @@ func TestPrunePaths(t *testing.T) {
 		})
 	}
 }
+
+// TestMoveIntoNewDirStaysWatched: "mkdir d1 && mv d0/e1 d1/e0" done before
+// the watcher handles the mkdir. Listing d1 watches e0 under its new path
+// first; the kernel keys watches by inode, so handling the rename of d0/e1
+// afterwards must not leave d1/e0 unwatched. Found by the oracle test.
+func TestMoveIntoNewDirStaysWatched(t *testing.T) {
+	for attempt := range 5 {
+		root := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(root, "d0", "e1"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		w := New(root, Options{Debounce: 50 * time.Millisecond, FullRescan: -1})
+		ctx, cancel := context.WithCancel(context.Background())
+		out := make(chan Event, 100)
+		done := make(chan error, 1)
+		go func() { done <- w.Serve(ctx, out) }()
+		<-w.Ready()
+		if err := os.Mkdir(filepath.Join(root, "d1"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(root, "d0", "e1"), filepath.Join(root, "d1", "e0")); err != nil {
+			t.Fatal(err)
+		}
+		<-out // the batch with the mkdir and the move
+		// Events may take a moment to be handled; write until one for the
+		// new file arrives (each write is a new chance), or give up.
+		deadline := time.After(3 * time.Second)
+		got := false
+		for !got {
+			if err := os.WriteFile(filepath.Join(root, "d1", "e0", "new.txt"), []byte("x"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case ev := <-out:
+				for _, p := range ev.Paths {
+					if p == "d1/e0/new.txt" || p == "d1/e0" || p == "d1" {
+						got = true
+					}
+				}
+				got = got || ev.Full
+			case <-deadline:
+				cancel()
+				<-done
+				t.Fatalf("attempt %d: no event for d1/e0/new.txt: the moved directory is not watched", attempt)
+			}
+		}
+		cancel()
+		<-done
+	}
+}

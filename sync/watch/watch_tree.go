@@ -9,12 +9,15 @@ import (
 	"path"
 	"strings"
 	"syscall"
+
+	"github.com/shoalsync/shoal/sync/fsutil"
 )
 
 // dirNode is one watched directory; the tree mirrors the watched part of the
 // folder so that dropping a subtree costs the size of that subtree.
 type dirNode struct {
 	children map[string]*dirNode
+	ino      uint64 // the directory's inode when it was watched (0: unknown)
 }
 
 func (n *dirNode) child(name string) *dirNode {
@@ -78,6 +81,7 @@ func (s *state) addTree(rel string) {
 	if len(parent.children) != n {
 		s.w.nwatched.Add(1)
 	}
+	s.noteInode(rel, node)
 	s.fill(rel, node)
 }
 
@@ -105,6 +109,7 @@ func (s *state) fill(rel string, node *dirNode) {
 		if len(node.children) != n {
 			s.w.nwatched.Add(1)
 		}
+		s.noteInode(child, c)
 		s.fill(child, c)
 	}
 }
@@ -140,6 +145,49 @@ func (s *state) removeWatches(rel string, n *dirNode) {
 	// kernel dropped the watch) both leave the bookkeeping consistent.
 	_ = s.fsw.Remove(s.abs(rel))
 	s.w.nwatched.Add(-1)
+	if n.ino == 0 {
+		return
+	}
+	paths := s.byIno[n.ino]
+	delete(paths, rel)
+	if len(paths) == 0 {
+		delete(s.byIno, n.ino)
+		return
+	}
+	// The directory was moved and is already watched under its new path
+	// (its new parent was listed before this rename was handled). The
+	// kernel keys watches by inode, so removing the old path removed the
+	// new one too: watch it again and rescan it for what was missed.
+	for other := range paths {
+		if err := s.watchDir(other); err != nil {
+			s.addFailed(other, err)
+			continue
+		}
+		s.addPath(other)
+	}
+}
+
+// noteInode records which inode a watched directory has, so a watch shared
+// by two paths (a moved directory seen at its new path first) is noticed.
+func (s *state) noteInode(rel string, n *dirNode) {
+	fi, err := os.Lstat(s.abs(rel))
+	if err != nil {
+		return
+	}
+	if n.ino != 0 {
+		delete(s.byIno[n.ino], rel) // the path now holds another directory
+	}
+	n.ino = fsutil.Inode(fi)
+	if n.ino == 0 {
+		return
+	}
+	if s.byIno == nil {
+		s.byIno = map[uint64]map[string]bool{}
+	}
+	if s.byIno[n.ino] == nil {
+		s.byIno[n.ino] = map[string]bool{}
+	}
+	s.byIno[n.ino][rel] = true
 }
 
 // resync drops every watch and watches the whole tree again. It is used
@@ -165,6 +213,7 @@ func (s *state) resync() {
 	s.rootOK = true
 	s.retryTimer.Stop()
 	s.tree = &dirNode{}
+	s.byIno = nil
 	s.w.nwatched.Add(1)
 	s.fill("", s.tree)
 }
