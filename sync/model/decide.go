@@ -46,7 +46,7 @@ func (f *folder) decide(n need, abs string) (plan.Decision, fs.FileInfo, error) 
 	if in.Local != nil && !in.Local.Deleted {
 		isDir = isDir || in.Local.Type == wire.FileType_FILE_TYPE_DIRECTORY
 	}
-	in.Ignored = f.ignores().Match(w.Name, isDir)
+	in.Ignored = f.ignoredBy()(w.Name, isDir)
 	in.NameProblem = f.nameProblem(w.Name, n.local)
 	if fi != nil && fi.IsDir() && in.Local != nil && !in.Local.Deleted && in.Local.Type == wire.FileType_FILE_TYPE_DIRECTORY &&
 		(w.Deleted || w.Type != wire.FileType_FILE_TYPE_DIRECTORY) {
@@ -86,14 +86,14 @@ func (f *folder) holds(rel, abs string) (plan.Holds, error) {
 	if err != nil {
 		return h, fmt.Errorf("reading directory %s: %w", rel, err)
 	}
-	m := f.ignores()
+	ignored := f.ignoredBy()
 	for _, e := range ents {
 		name := e.Name()
 		child := rel + "/" + name
 		if strings.HasPrefix(name, fsutil.TempPrefix) || fsutil.Internal(child) {
 			continue // our own leftovers are removed with the directory
 		}
-		if m.Match(child, e.IsDir()) {
+		if ignored(child, e.IsDir()) {
 			h.Ignored = true
 			continue
 		}

@@ -419,9 +419,8 @@ func (f *folder) runScan(ctx context.Context) (retry []string) {
 		f.sweepTemps(24 * time.Hour)
 	}
 	f.setState(StateScanning)
-	ign := f.ignores()
 	res, err := scan.Scan(ctx, scan.Options{Root: f.path(), Index: f.idx, LocalID: f.m.localID, Logger: f.log,
-		Ignore: ign.Match, Flags: f.localFlags(), BeforeDeletions: f.checkRoot}, paths)
+		Ignore: f.ignoredBy(), Flags: f.localFlags(), BeforeDeletions: f.checkRoot}, paths)
 	f.mu.Lock()
 	f.mu.lastScan = time.Now()
 	f.mu.Unlock()

@@ -128,6 +128,13 @@ func (f *folder) caseTwin(name string) string {
 // ignores returns the ignore rules in effect (nil: none loaded; matches nothing).
 func (f *folder) ignores() *ignore.Matcher { return f.ign.Load() }
 
+// ignoredBy returns the ignore check of the rules in effect now. The shared
+// .shoalignore itself is never ignored: every device must get the same rules.
+func (f *folder) ignoredBy() func(rel string, isDir bool) bool {
+	m := f.ignores()
+	return func(rel string, isDir bool) bool { return rel != ignore.File && m.Match(rel, isDir) }
+}
+
 // loadIgnores (re)reads .shoalignore and .shoalignore.local. It reports
 // whether the rules changed since the last load. A broken ignore file
 // keeps the rules in effect and is reported as a folder file error.

@@ -219,7 +219,7 @@ func (f *folder) override(ctx context.Context) error {
 			lv = local.Info.Version
 		}
 		v := index.Bump(index.Merge(lv, w.Version), f.m.localID)
-		if f.ignores().Match(w.Name, w.Type == wire.FileType_FILE_TYPE_DIRECTORY) {
+		if f.ignoredBy()(w.Name, w.Type == wire.FileType_FILE_TYPE_DIRECTORY) {
 			return nil
 		}
 		abs := fsutil.Native(root, w.Name)
