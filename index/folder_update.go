@@ -362,6 +362,21 @@ func resolve(cands []cand) *gEntry {
 		}
 	}
 	w := SelectWinner(recs)
+	if local != nil && local.LocalFlags&FlagLocalOnly != 0 && len(recs) > 1 {
+		// A receive-only folder's local change is kept but never wins
+		// over what the other devices hold: the winner comes from them,
+		// so their changes still arrive (a concurrent local change then
+		// becomes a conflict copy).
+		others := make([]*wire.FileInfo, 0, len(recs)-1)
+		idx := make([]int, 0, len(recs)-1)
+		for i, c := range cands {
+			if c.dev != localDev {
+				others = append(others, c.fi)
+				idx = append(idx, i)
+			}
+		}
+		w = idx[SelectWinner(others)]
+	}
 	win := recs[w]
 	g := &gEntry{winnerDeleted: win.Deleted, winnerType: win.Type, winnerSize: win.Size}
 	g.devs = make([]gDev, 0, len(cands))
@@ -376,12 +391,28 @@ func resolve(cands []cand) *gEntry {
 }
 
 // needs reports whether a device holding local (nil: nothing) lacks win.
+// A local-only change newer than the winner is not a need: it is what a
+// receive-only folder keeps back.
 func needs(local, win *wire.FileInfo) bool {
 	if local == nil {
 		return !win.Deleted
 	}
-	return Compare(local.Version, win.Version) != Equal
+	o := Compare(local.Version, win.Version)
+	if local.LocalFlags&FlagLocalOnly != 0 && o == Greater {
+		return false
+	}
+	return o != Equal
 }
+
+// Local record flags (wire.FileInfo.LocalFlags), never sent.
+const (
+	// FlagLocalOnly marks a receive-only folder's local change: kept in
+	// the index, never sent, never the global winner over other devices.
+	FlagLocalOnly = 1 << 0
+	// FlagForgotten marks a deletion this device adopted while keeping
+	// the directory on disk for the ignored files inside it.
+	FlagForgotten = 1 << 1
+)
 
 func (c *Counts) addLocal(fi *wire.FileInfo, sign int64) {
 	switch {

@@ -48,6 +48,9 @@ func (f *folder) decide(n need, abs string) (plan.Decision, fs.FileInfo, error) 
 	}
 	in.Ignored = f.ignoredBy()(w.Name, isDir)
 	in.NameProblem = f.nameProblem(w.Name, n.local)
+	if p := ignoreFileProblem(w); p != "" {
+		in.NameProblem = p
+	}
 	if fi != nil && fi.IsDir() && in.Local != nil && !in.Local.Deleted && in.Local.Type == wire.FileType_FILE_TYPE_DIRECTORY &&
 		(w.Deleted || w.Type != wire.FileType_FILE_TYPE_DIRECTORY) {
 		h, err := f.holds(w.Name, abs)
@@ -56,7 +59,32 @@ func (f *folder) decide(n need, abs string) (plan.Decision, fs.FileInfo, error) 
 		}
 		in.Holds = h
 	}
+	if fi != nil && fi.IsDir() && in.Disk == plan.Changed && (in.Local == nil || in.Local.Deleted) {
+		// A directory with no live record where the winner has a file: if
+		// it holds only what the scanner never records (a directory kept
+		// for ignored files), waiting for a scan would wait forever.
+		h, err := f.holds(w.Name, abs)
+		if err != nil {
+			return plan.Decision{}, nil, err
+		}
+		if !h.Unscanned && !h.Live && !h.Pending {
+			if w.Deleted {
+				return plan.Decision{Action: plan.Forget}, fi, nil
+			}
+			return plan.Decision{Action: plan.Skip, Reason: plan.ReasonHoldsIgnored}, fi, nil
+		}
+	}
 	return plan.Decide(in), fi, nil
+}
+
+// neverScanned reports whether the scanner skips an entry for good: special
+// files, and names that cannot be synced.
+func neverScanned(rel string, e fs.DirEntry) bool {
+	t := e.Type()
+	if !t.IsRegular() && !t.IsDir() && t&fs.ModeSymlink == 0 {
+		return true
+	}
+	return wire.ValidName(rel) != nil || !fsutil.IsNFC(rel)
 }
 
 // diskState classifies what is on disk against the local record.
@@ -90,10 +118,12 @@ func (f *folder) holds(rel, abs string) (plan.Holds, error) {
 	for _, e := range ents {
 		name := e.Name()
 		child := rel + "/" + name
-		if strings.HasPrefix(name, fsutil.TempPrefix) || fsutil.Internal(child) {
+		if strings.HasPrefix(name, fsutil.TempPrefix) {
 			continue // our own leftovers are removed with the directory
 		}
-		if ignored(child, e.IsDir()) {
+		if fsutil.Internal(child) || ignored(child, e.IsDir()) || neverScanned(child, e) {
+			// Nothing the scanner will ever record: protected like an
+			// ignored file, or the directory would wait for it forever.
 			h.Ignored = true
 			continue
 		}
@@ -102,6 +132,10 @@ func (f *folder) holds(rel, abs string) (plan.Holds, error) {
 			return h, err
 		}
 		if !ok || lf.Info.Deleted {
+			if e.IsDir() && ok && lf.Info.LocalFlags&flagForgotten != 0 {
+				h.Ignored = true // kept only for ignored files inside
+				continue
+			}
 			h.Unscanned = true
 			continue
 		}
@@ -155,6 +189,8 @@ func skipFor(d plan.Decision, name, problem string) error {
 	case plan.ReasonIgnored:
 		// Expected, not an error: the rules say to leave it alone.
 		return &skipError{reason: fmt.Sprintf("%s is ignored on this device: another device's change is not applied", name)}
+	case plan.ReasonHoldsIgnored:
+		return &skipError{kind: FileErrorIgnored, reason: fmt.Sprintf("kept: the directory %s holds ignored files, so another device's file there is not applied", name)}
 	case plan.ReasonUnsupported:
 		kind := FileErrorUnsupportedName
 		if strings.HasPrefix(problem, casePrefix) {

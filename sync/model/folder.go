@@ -68,6 +68,8 @@ type folder struct {
 		pendingScan []string
 		fullScan    bool
 		temps       map[string]bool // temporary files made since the last clean pass
+		rescans     map[string]int  // rescans in a row each path asked for
+		ignErr      error           // the ignore files could not be loaded
 		swept       bool            // the folder was swept for stale temporaries since start
 	}
 }
@@ -340,6 +342,9 @@ func (f *folder) serve(ctx context.Context) {
 	}
 	f.loadIgnores()
 	f.recount()
+	if f.mode() != modeReceiveOnly && f.nLocalOnly.Load() > 0 {
+		f.applyMode() // a mode change the agent stopped before applying
+	}
 	f.requestScan(nil, true)
 	cleanup := time.NewTicker(time.Duration(f.cfg().EffectiveVersioning().CleanupSeconds) * time.Second)
 	defer cleanup.Stop()
@@ -413,6 +418,11 @@ func (f *folder) runScan(ctx context.Context) (retry []string) {
 	}
 	if f.loadIgnores() {
 		full = true // files may have become (un)ignored anywhere
+	}
+	if err := f.ignoreErr(); err != nil {
+		f.setError(err)
+		requeue()
+		return nil
 	}
 	if full {
 		paths = nil

@@ -29,7 +29,11 @@ const (
 
 // flagLocalOnly marks a local record of a receive-only folder that records a
 // local change: it is kept in the index but never sent.
-const flagLocalOnly = 1
+const flagLocalOnly = index.FlagLocalOnly
+
+// flagForgotten marks a deletion adopted while the directory stays on disk
+// for the ignored files inside.
+const flagForgotten = index.FlagForgotten
 
 func (f *folder) cfg() config.Folder {
 	f.mu.Lock()
@@ -57,6 +61,24 @@ const casePrefix = "differs only in case"
 
 // nameProblem says why this device cannot hold name ("" when it can).
 func (f *folder) nameProblem(name string, local *index.LocalFile) string {
+	return f.nameProblemOf(name, local)
+}
+
+// ignoreFileProblem refuses a shared ignore file the loader would refuse.
+func ignoreFileProblem(w *wire.FileInfo) string {
+	if w.Name != ignore.File || w.Deleted {
+		return ""
+	}
+	if w.Type != wire.FileType_FILE_TYPE_FILE {
+		return "the shared ignore file must be a regular file; not applied"
+	}
+	if w.Size > ignore.MaxFileSize {
+		return fmt.Sprintf("the shared ignore file is over %d bytes; not applied", ignore.MaxFileSize)
+	}
+	return ""
+}
+
+func (f *folder) nameProblemOf(name string, local *index.LocalFile) string {
 	if !fsutil.IsNFC(name) {
 		return "the name is not in Unicode normalization form C; Shoal devices send only NFC names"
 	}
@@ -141,10 +163,18 @@ func (f *folder) ignoredBy() func(rel string, isDir bool) bool {
 func (f *folder) loadIgnores() (changed bool) {
 	m, err := ignore.Load(f.path())
 	if err != nil {
-		f.setFileError(ignore.File, FileErrorFailed, fmt.Errorf("ignore rules not loaded: %w", err))
+		err = fmt.Errorf("ignore rules cannot be loaded (%w); fix or remove the file", err)
+		f.mu.Lock()
+		f.mu.ignErr = err
+		f.mu.Unlock()
+		if f.ign.Load() != nil {
+			f.log.Warn("Keeping the ignore rules in effect", "error", err)
+		}
 		return false
 	}
-	f.setFileError(ignore.File, "", nil)
+	f.mu.Lock()
+	f.mu.ignErr = nil
+	f.mu.Unlock()
 	old := f.ign.Load()
 	if old != nil && old.Hash() == m.Hash() {
 		return false
@@ -157,6 +187,19 @@ func (f *folder) loadIgnores() (changed bool) {
 		f.log.Info("Ignore rules changed")
 	}
 	return old != nil
+}
+
+// ignoreErr is the error that stops scans and pulls: the ignore files
+// exist but could not be loaded, and no earlier rules are in effect, so
+// going on could send or overwrite files the rules protect.
+func (f *folder) ignoreErr() error {
+	f.mu.Lock()
+	err := f.mu.ignErr
+	f.mu.Unlock()
+	if err == nil || f.ign.Load() != nil {
+		return nil
+	}
+	return err
 }
 
 // op is work that must run in the folder loop, between scans and pulls.
@@ -250,6 +293,12 @@ func (f *folder) discard(rel, abs string, keep bool) error {
 		return nil
 	}
 	if _, err := f.archive().Archive(rel, time.Now()); err != nil {
+		if errors.Is(err, syscall.ENAMETOOLONG) {
+			// The archive name (the name plus a time tag) is too long
+			// for the file system: the file goes without a copy.
+			f.log.Warn("Name too long to archive; deleting without a copy", "path", rel)
+			return os.Remove(abs)
+		}
 		return err
 	}
 	return nil
@@ -259,6 +308,10 @@ func (f *folder) discard(rel, abs string, keep bool) error {
 // replaces it.
 func (f *folder) preserve(rel, abs string) error {
 	_, err := f.archive().Keep(rel, time.Now())
+	if errors.Is(err, syscall.ENAMETOOLONG) {
+		f.log.Warn("Name too long to archive; replacing without a copy", "path", rel)
+		return nil
+	}
 	return err
 }
 

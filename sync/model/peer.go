@@ -280,8 +280,11 @@ func (m *Model) sendIndex(ctx context.Context, p *peer, f *folder, from int64, r
 			last := seq
 			err := f.idx.LocalSince(seq, func(fi *wire.FileInfo) error {
 				last = fi.Sequence
-				if fi.LocalFlags != 0 {
+				if fi.LocalFlags&flagLocalOnly != 0 {
 					return nil // a receive-only folder's local change: never sent
+				}
+				if fi.LocalFlags != 0 {
+					fi.LocalFlags = 0 // bookkeeping stays here
 				}
 				batch = append(batch, fi)
 				size += proto.Size(fi)

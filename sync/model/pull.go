@@ -19,6 +19,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shoalsync/shoal/crypto/identity"
 	"github.com/shoalsync/shoal/index"
@@ -116,6 +117,9 @@ func (f *folder) pullOnce(ctx context.Context) (progress, failed int, err error)
 	if err := f.checkRoot(); err != nil {
 		return 0, 0, err
 	}
+	if err := f.ignoreErr(); err != nil {
+		return 0, 0, err // without the rules, sync could overwrite protected files
+	}
 	f.setStateUnlessError(StateSyncing)
 	// New shared ignore rules apply to everything else in this pass.
 	if i := slices.IndexFunc(files, func(n need) bool { return n.g.Winner.Name == ignore.File }); i >= 0 {
@@ -139,9 +143,18 @@ func (f *folder) pullOnce(ctx context.Context) (progress, failed int, err error)
 		case err == nil:
 			c.add(lf)
 			f.setFileError(name, "", nil)
+			f.rescanDone(name)
 			progress++
 		case errors.Is(err, errRescan):
-			f.requestScan([]string{name}, false)
+			if f.rescanLoop(name) {
+				// Rescanned again and again without the change settling
+				// (or the scanner cannot record what is there): stop
+				// spinning, report it and retry at the normal pace.
+				f.setFileError(name, FileErrorFailed, errors.New("the file keeps differing from what the scanner recorded; will retry"))
+				failed++
+			} else {
+				f.requestScan([]string{name}, false)
+			}
 		case errors.Is(err, errDefer):
 			failed++
 		case errors.As(err, &skip):
@@ -504,6 +517,11 @@ func (f *folder) target(name string) (string, error) {
 		return "", fmt.Errorf("%q is reserved for Shoal's own files", name)
 	}
 	root := f.path()
+	// The marker proves the folder is still there: an unmounted drive
+	// must not be refilled through its empty mount point.
+	if _, err := os.Lstat(filepath.Join(root, fsutil.StateDir)); err != nil {
+		return "", fmt.Errorf("%w: %v", ErrMarkerMissing, err)
+	}
 	if err := fsutil.CheckParents(root, name); err != nil {
 		return "", err
 	}
@@ -570,13 +588,26 @@ func (f *folder) settle(n need, d plan.Decision, abs string) (lf index.LocalFile
 	case plan.Defer:
 		return lf, true, errDefer
 	case plan.Skip:
-		return lf, true, skipFor(d, w.Name, f.nameProblem(w.Name, n.local))
+		problem := f.nameProblem(w.Name, n.local)
+		if p := ignoreFileProblem(w); p != "" {
+			problem = p
+		}
+		return lf, true, skipFor(d, w.Name, problem)
 	case plan.Keep:
 		return f.keepRecord(n), true, nil
-	case plan.Adopt, plan.Forget:
+	case plan.Adopt:
 		lf, err := f.newRecord(n, abs)
 		return lf, true, err
+	case plan.Forget:
+		lf, err := f.newRecord(n, abs)
+		if err == nil {
+			lf.Info.LocalFlags |= flagForgotten // the scanner leaves the directory alone
+		}
+		return lf, true, err
 	case plan.SetMeta:
+		if fi, err := os.Lstat(abs); err != nil || diskState(n.local, w, fi, abs) != plan.AsRecorded {
+			return lf, true, errRescan // changed since the decision
+		}
 		if w.Type == wire.FileType_FILE_TYPE_DIRECTORY {
 			if err := os.Chmod(abs, fs.FileMode(w.Permissions&0o777)|0o700); err != nil {
 				return lf, true, fmt.Errorf("setting mode: %w", err)
@@ -891,7 +922,7 @@ func (f *folder) capConflicts(name string) {
 		return strings.Compare(a.rel, b.rel)
 	})
 	for _, c := range copies[:len(copies)-limit] {
-		if err := f.discard(c.rel, fsutil.Native(f.path(), c.rel), f.archiving()); err != nil {
+		if err := f.discard(c.rel, fsutil.Native(f.path(), c.rel), true); err != nil { // always archived
 			f.log.Warn("Could not retire an old conflict copy", slog.String("path", c.rel), slog.Any("error", err))
 			continue
 		}
@@ -918,6 +949,18 @@ func conflictName(name string, t time.Time, short string, i int) string {
 	tag := ".sync-conflict-" + t.UTC().Format("20060102-150405") + "-" + short
 	if i > 0 {
 		tag += "-" + strconv.Itoa(i)
+	}
+	if over := len(stem) + len(tag) + len(ext) - 255; over > 0 {
+		// Keep the name within what file systems hold: shorten the stem
+		// (at a UTF-8 boundary), then the extension if it is all there is.
+		cut := max(len(stem)-over, 1)
+		for cut > 1 && !utf8.RuneStart(stem[cut]) {
+			cut--
+		}
+		stem = stem[:cut]
+		if over := len(stem) + len(tag) + len(ext) - 255; over > 0 {
+			ext = ""
+		}
 	}
 	return dir + stem + tag + ext
 }
@@ -1176,6 +1219,32 @@ func removeTemps(dir string) {
 	}
 }
 
+// maxRescans is how many rescans in a row a path may ask for before the
+// puller stops asking and retries at its normal pace.
+const maxRescans = 3
+
+// rescanLoop counts a rescan request for name and reports whether there
+// were too many in a row.
+func (f *folder) rescanLoop(name string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.mu.rescans == nil {
+		f.mu.rescans = map[string]int{}
+	}
+	f.mu.rescans[name]++
+	if f.mu.rescans[name] > maxRescans {
+		delete(f.mu.rescans, name)
+		return true
+	}
+	return false
+}
+
+func (f *folder) rescanDone(name string) {
+	f.mu.Lock()
+	delete(f.mu.rescans, name)
+	f.mu.Unlock()
+}
+
 // noteTemp remembers a temporary file this process made.
 func (f *folder) noteTemp(p string) {
 	f.mu.Lock()
@@ -1193,7 +1262,7 @@ func (f *folder) noteTemp(p string) {
 func (f *folder) dropTemps() {
 	f.mu.Lock()
 	temps, swept := f.mu.temps, f.mu.swept
-	f.mu.temps, f.mu.swept = nil, true
+	f.mu.temps, f.mu.swept, f.mu.rescans = nil, true, nil
 	f.mu.Unlock()
 	if !swept {
 		f.sweepTemps(0)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/shoalsync/shoal/index"
@@ -209,6 +210,10 @@ func (m *Model) OverrideFolder(ctx context.Context, folderID string) error {
 }
 
 func (f *folder) override(ctx context.Context) error {
+	// Never announce "absent" for files on a drive that is not there.
+	if err := f.checkRoot(); err != nil {
+		return err
+	}
 	var batch []index.LocalFile
 	now := time.Now()
 	root := f.path()
@@ -222,8 +227,15 @@ func (f *folder) override(ctx context.Context) error {
 		if f.ignoredBy()(w.Name, w.Type == wire.FileType_FILE_TYPE_DIRECTORY) {
 			return nil
 		}
+		if err := fsutil.CheckParents(root, w.Name); err != nil && !errors.Is(err, fsutil.ErrSymlinkInPath) {
+			f.requestScan([]string{w.Name}, false)
+			return nil // cannot tell what is there: leave it
+		}
 		abs := fsutil.Native(root, w.Name)
-		fi, _ := os.Lstat(abs)
+		fi, err := os.Lstat(abs)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+			return nil // unknown is not absent
+		}
 		if local != nil && !local.Info.Deleted && fi != nil {
 			if diskState(local, w, fi, abs) != 0 { // not as recorded: scan first
 				f.requestScan([]string{w.Name}, false)

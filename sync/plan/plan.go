@@ -102,6 +102,9 @@ const (
 	ReasonIgnored     = "ignored"
 	ReasonSendOnly    = "send-only"
 	ReasonUnsupported = "unsupported-name"
+	// ReasonHoldsIgnored: the local directory holds files the ignore
+	// rules protect, so it cannot give way to the winner.
+	ReasonHoldsIgnored = "holds-ignored"
 )
 
 // Decision is the planner's answer for one path.
@@ -174,7 +177,12 @@ func Decide(in Input) Decision {
 	}
 	if isDir {
 		// The winner puts a file or symlink where this directory is.
-		if concurrent && (in.Holds.Live || in.Holds.Ignored || in.Holds.Pending) {
+		if in.Holds.Ignored {
+			// Moving the directory aside would carry ignored files along
+			// (and sync them); deleting it would lose them: leave it.
+			return Decision{Action: Skip, Reason: ReasonHoldsIgnored}
+		}
+		if concurrent && (in.Holds.Live || in.Holds.Pending) {
 			return Decision{Action: Conflict} // the whole directory is moved aside
 		}
 		d := dirGoes(in.Holds, Decision{Action: Replace}, Decision{Action: Conflict})

@@ -261,9 +261,22 @@ func (s *scanner) walk(ctx context.Context, sub string, jobs chan<- job) error {
 			// Names are recorded in NFC. A decomposed (NFD) spelling is
 			// the same name: rename it to NFC and scan it under that name
 			// later, unless both spellings exist, which is reported.
+			if s.ignored(rel, isDir) || s.ignored(fsutil.NFC(rel), isDir) {
+				if isDir {
+					return fs.SkipDir
+				}
+				return nil // never touch what the rules protect
+			}
 			nfc := filepath.Join(filepath.Dir(p), fsutil.NFC(d.Name()))
-			if _, err := os.Lstat(nfc); err == nil {
-				s.o.Logger.Warn("Both NFC and NFD spellings of a name exist; syncing only the NFC one", slog.String("path", rel))
+			if nfi, err := os.Lstat(nfc); err == nil {
+				if ofi, err := os.Lstat(p); err == nil && os.SameFile(nfi, ofi) {
+					// A file system that ignores normalization (macOS):
+					// both spellings name this one file, and the walk will
+					// not show the NFC one separately. Scan it as NFC.
+					s.addRetry(fsutil.NFC(rel))
+				} else {
+					s.o.Logger.Warn("Both NFC and NFD spellings of a name exist; syncing only the NFC one", slog.String("path", rel))
+				}
 			} else if err := fsutil.RenameNoReplace(p, nfc); err != nil {
 				s.o.Logger.Warn("Cannot rename a name to NFC; not syncing it", slog.String("path", rel), slog.Any("error", err))
 			} else {
@@ -306,10 +319,17 @@ func (s *scanner) walk(ctx context.Context, sub string, jobs chan<- job) error {
 		if !changed(pp, fi) {
 			return nil
 		}
-		if isDir && pp != nil && pp.Info.Deleted && s.holdsOnlyIgnored(rel, p) {
-			// Deleted elsewhere and kept here only for the ignored files
-			// inside: not a new directory.
-			return nil
+		if isDir && pp != nil && pp.Info.Deleted {
+			if s.holdsOnlyIgnored(rel, p) {
+				// Deleted elsewhere and kept here only for the ignored
+				// files inside: not a new directory.
+				return nil
+			}
+			if pp.Info.LocalFlags&index.FlagForgotten != 0 && os.Remove(p) == nil {
+				// Kept only for ignored files that are gone now: the
+				// deletion it was kept through finally applies.
+				return fs.SkipDir
+			}
 		}
 		select {
 		case jobs <- job{rel: rel, fi: fi, prev: pp}:
@@ -329,7 +349,9 @@ func (s *scanner) holdsOnlyIgnored(rel, abs string) bool {
 	}
 	for _, e := range ents {
 		child := rel + "/" + e.Name()
-		if !s.ignored(child, e.IsDir()) {
+		t := e.Type()
+		special := !t.IsRegular() && !t.IsDir() && t&fs.ModeSymlink == 0
+		if !s.ignored(child, e.IsDir()) && !special && wire.ValidName(child) == nil {
 			return false
 		}
 	}

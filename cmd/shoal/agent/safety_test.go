@@ -609,3 +609,61 @@ func TestChangeWhileSendingNeverTorn(t *testing.T) {
 		t.Fatalf("b's big.bin is not the new version (%d bytes, %v)", len(got), err)
 	}
 }
+
+// TestIgnoredFilesStayPut: a directory holding ignored files is neither
+// moved aside nor deleted when another device puts a file at its path, so
+// the ignored files never travel; and ignore files that cannot be loaded
+// at start stop the folder instead of syncing what they protect.
+func TestIgnoredFilesStayPut(t *testing.T) {
+	a, b := startAgent(t, "a"), startAgent(t, "b")
+	b.write(".shoalignore.local", "/cfg/secret.key\n")
+	b.write("cfg/secret.key", "b's key")
+	b.write("cfg/shared.conf", "shared")
+	pair(t, a, b)
+	testutil.Eventually(t, 30*time.Second, func() error {
+		if a.read("cfg/shared.conf") != "shared" {
+			return fmt.Errorf("not synced yet")
+		}
+		return nil
+	})
+	a.remove("cfg")
+	a.write("cfg", "a file now")
+	testutil.Eventually(t, 30*time.Second, func() error {
+		for _, e := range b.folder().FileErrors {
+			if e.Path == "cfg" && e.Kind == model.FileErrorIgnored {
+				return nil
+			}
+		}
+		return fmt.Errorf("b reports no protected directory: %+v", b.folder().FileErrors)
+	})
+	if b.read("cfg/secret.key") != "b's key" {
+		t.Error("b's ignored file was moved or deleted")
+	}
+	matches, _ := filepath.Glob(filepath.Join(a.dir, "cfg*", "secret.key"))
+	if len(matches) > 0 {
+		t.Errorf("b's ignored file reached a: %v", matches)
+	}
+
+	// A symlinked .shoalignore.local cannot be loaded: c's folder stops
+	// rather than sending the file it lists.
+	c := startAgent(t, "c")
+	rules := filepath.Join(t.TempDir(), "rules")
+	if err := os.WriteFile(rules, []byte("private.txt\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(rules, filepath.Join(c.dir, ".shoalignore.local")); err != nil {
+		t.Fatal(err)
+	}
+	c.write("private.txt", "not for anyone")
+	d := startAgent(t, "d")
+	pair(t, c, d)
+	testutil.Eventually(t, 30*time.Second, func() error {
+		if st := c.folder(); !strings.Contains(st.Error, "ignore rules cannot be loaded") {
+			return fmt.Errorf("c's folder error %q", st.Error)
+		}
+		return nil
+	})
+	if d.exists("private.txt") {
+		t.Fatal("a file listed in unreadable ignore rules was sent")
+	}
+}
