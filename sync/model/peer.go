@@ -42,7 +42,8 @@ type peer struct {
 	wg     sync.WaitGroup // index senders
 
 	mu      sync.Mutex
-	senders map[string]*sender // folder ID → running index sender
+	senders map[string]*sender  // folder ID → running index sender
+	lastCC  *wire.ClusterConfig // the device's latest cluster config
 }
 
 type sender struct {
@@ -150,6 +151,12 @@ func (m *Model) sendClusterConfigs() {
 	m.mu.Unlock()
 	for _, p := range peers {
 		m.sendClusterConfig(p)
+		p.mu.Lock()
+		cc := p.lastCC
+		p.mu.Unlock()
+		if cc != nil {
+			m.handleClusterConfig(p, cc, true)
+		}
 	}
 }
 
@@ -205,7 +212,10 @@ func (m *Model) Message(c Conn, msg *wire.Message) {
 	}
 	switch pl := msg.Payload.(type) {
 	case *wire.Message_ClusterConfig:
-		m.handleClusterConfig(p, pl.ClusterConfig)
+		p.mu.Lock()
+		p.lastCC = pl.ClusterConfig
+		p.mu.Unlock()
+		m.handleClusterConfig(p, pl.ClusterConfig, false)
 	case *wire.Message_Index:
 		if err := m.handleIndex(p, pl.Index); err != nil {
 			m.log.Warn("Rejected index from device", c.ID().LogAttr(), slog.Any("error", err))
@@ -217,7 +227,10 @@ func (m *Model) Message(c Conn, msg *wire.Message) {
 	}
 }
 
-func (m *Model) handleClusterConfig(p *peer, cc *wire.ClusterConfig) {
+// handleClusterConfig starts an index sender for every folder the device
+// offers that we share with it (only those without one when onlyMissing:
+// a folder added or shared here after the device's cluster config came).
+func (m *Model) handleClusterConfig(p *peer, cc *wire.ClusterConfig, onlyMissing bool) {
 	dev := p.conn.ID()
 	offered := map[string]*wire.Folder{}
 	for _, f := range cc.Folders {
@@ -227,6 +240,14 @@ func (m *Model) handleClusterConfig(p *peer, cc *wire.ClusterConfig) {
 		wf, ok := offered[f.id]
 		if !ok || f.idx == nil {
 			continue
+		}
+		if onlyMissing {
+			p.mu.Lock()
+			_, running := p.senders[f.id]
+			p.mu.Unlock()
+			if running {
+				continue
+			}
 		}
 		// What the peer has of our index decides where we resume.
 		from, reset := int64(0), true
