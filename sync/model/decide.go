@@ -47,10 +47,7 @@ func (f *folder) decide(n need, abs string) (plan.Decision, fs.FileInfo, error) 
 		isDir = isDir || in.Local.Type == wire.FileType_FILE_TYPE_DIRECTORY
 	}
 	in.Ignored = f.ignoredBy()(w.Name, isDir)
-	in.NameProblem = f.nameProblem(w.Name, n.local)
-	if p := ignoreFileProblem(w); p != "" {
-		in.NameProblem = p
-	}
+	in.NameProblem = f.nameProblem(w, n.local)
 	if fi != nil && fi.IsDir() && in.Local != nil && !in.Local.Deleted && in.Local.Type == wire.FileType_FILE_TYPE_DIRECTORY &&
 		(w.Deleted || w.Type != wire.FileType_FILE_TYPE_DIRECTORY) {
 		h, err := f.holds(w.Name, abs)

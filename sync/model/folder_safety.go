@@ -59,9 +59,12 @@ func (f *folder) archiving() bool {
 // casePrefix starts the problem text of a case collision.
 const casePrefix = "differs only in case"
 
-// nameProblem says why this device cannot hold name ("" when it can).
-func (f *folder) nameProblem(name string, local *index.LocalFile) string {
-	return f.nameProblemOf(name, local)
+// nameProblem says why this device cannot hold the winner w ("" when it can).
+func (f *folder) nameProblem(w *wire.FileInfo, local *index.LocalFile) string {
+	if p := ignoreFileProblem(w); p != "" {
+		return p
+	}
+	return f.nameProblemOf(w.Name, local)
 }
 
 // ignoreFileProblem refuses a shared ignore file the loader would refuse.
@@ -78,6 +81,7 @@ func ignoreFileProblem(w *wire.FileInfo) string {
 	return ""
 }
 
+// nameProblemOf says why this device cannot hold the name.
 func (f *folder) nameProblemOf(name string, local *index.LocalFile) string {
 	if !fsutil.IsNFC(name) {
 		return "the name is not in Unicode normalization form C; Shoal devices send only NFC names"

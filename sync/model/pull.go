@@ -588,11 +588,7 @@ func (f *folder) settle(n need, d plan.Decision, abs string) (lf index.LocalFile
 	case plan.Defer:
 		return lf, true, errDefer
 	case plan.Skip:
-		problem := f.nameProblem(w.Name, n.local)
-		if p := ignoreFileProblem(w); p != "" {
-			problem = p
-		}
-		return lf, true, skipFor(d, w.Name, problem)
+		return lf, true, skipFor(d, w.Name, f.nameProblem(w, n.local))
 	case plan.Keep:
 		return f.keepRecord(n), true, nil
 	case plan.Adopt:
