@@ -70,6 +70,7 @@ type folder struct {
 		temps       map[string]bool // temporary files made since the last clean pass
 		rescans     map[string]int  // rescans in a row each path asked for
 		ignErr      error           // the ignore files could not be loaded
+		fullUntil   time.Time       // no pull before this: the disk was full
 		swept       bool            // the folder was swept for stale temporaries since start
 	}
 }

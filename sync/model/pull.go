@@ -53,11 +53,22 @@ type need struct {
 // runPull pulls everything this device needs. It reports whether some
 // files failed and a retry should be scheduled.
 func (f *folder) runPull(ctx context.Context) (retry bool) {
+	f.mu.Lock()
+	wait := time.Until(f.mu.fullUntil)
+	f.mu.Unlock()
+	if wait > 0 {
+		return true // the disk was full a moment ago: retry at the normal pace
+	}
 	for ctx.Err() == nil {
 		progress, failed, err := f.pullOnce(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
 				f.setPullError(fmt.Errorf("pulling: %w", err))
+			}
+			if isDiskFull(err) {
+				f.mu.Lock()
+				f.mu.fullUntil = time.Now().Add(f.m.opts.RetryInterval)
+				f.mu.Unlock()
 			}
 			return true
 		}
