@@ -98,7 +98,7 @@ func diskState(local *index.LocalFile, w *wire.FileInfo, fi fs.FileInfo, abs str
 	if fi == nil {
 		return plan.Missing
 	}
-	if _, err := onDisk(local, abs); err != nil {
+	if !matchesRecord(local, fi, abs) {
 		return plan.Changed
 	}
 	return plan.AsRecorded

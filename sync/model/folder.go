@@ -375,10 +375,13 @@ func (f *folder) serve(ctx context.Context) {
 				retryPull.Reset(f.m.opts.RetryInterval)
 			}
 		case <-f.pullCh:
+			seq := f.idx.Sequence()
 			if again := f.runPull(ctx); again {
 				retryPull.Reset(f.m.opts.RetryInterval)
 			}
-			f.recount()
+			if f.idx.Sequence() != seq {
+				f.recount() // a walk of the index: only when the pull changed it
+			}
 		case o := <-f.opCh:
 			o.done <- o.fn(ctx)
 		case <-f.modeChanged:

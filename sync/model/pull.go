@@ -449,12 +449,8 @@ func (f *folder) clearFileErrors(attempted map[string]bool) {
 // on it without a second conflict.
 func (f *folder) newRecord(n need, abs string) (index.LocalFile, error) {
 	w := n.g.Winner
-	rec := &wire.FileInfo{
-		Name: w.Name, Type: w.Type, Size: w.Size, Permissions: w.Permissions,
-		ModifiedS: w.ModifiedS, ModifiedNs: w.ModifiedNs, ModifiedBy: w.ModifiedBy,
-		Version: index.Clone(w.Version), Deleted: w.Deleted, Blocks: w.Blocks,
-		SymlinkTarget: w.SymlinkTarget, BlockSize: w.BlockSize, BlocksHash: w.BlocksHash,
-	}
+	rec := cloneInfo(w)
+	rec.LocalFlags = 0
 	if n.local != nil && index.Compare(n.local.Info.Version, w.Version) == index.Concurrent {
 		// Merge and bump: the result dominates both, and no other device
 		// can reach the same vector with different content (two devices
@@ -483,41 +479,20 @@ func (f *folder) newRecord(n need, abs string) (index.LocalFile, error) {
 	return lf, nil
 }
 
-// onDisk checks that what is on disk at abs is what our local record says
-// (or that nothing is there when we have no live record). Anything else
-// is a local change the scanner has not seen yet.
-func onDisk(local *index.LocalFile, abs string) (fs.FileInfo, error) {
-	fi, err := os.Lstat(abs)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil // deleted locally, not yet scanned: the remote version may come back
-	}
-	if err != nil {
-		return nil, err
-	}
-	if local == nil || local.Info.Deleted {
-		if fi.IsDir() {
-			return fi, nil // an existing directory holds nothing to lose
-		}
-		return fi, errRescan
-	}
+// matchesRecord reports whether fi, what is at abs now, is what the live
+// local record says. Anything else is a local change the scanner has not
+// seen yet.
+func matchesRecord(local *index.LocalFile, fi fs.FileInfo, abs string) bool {
 	r := local.Info
 	switch r.Type {
 	case wire.FileType_FILE_TYPE_DIRECTORY:
-		if !fi.IsDir() {
-			return fi, errRescan
-		}
+		return fi.IsDir()
 	case wire.FileType_FILE_TYPE_SYMLINK:
 		t, err := os.Readlink(abs)
-		if err != nil || fi.Mode()&fs.ModeSymlink == 0 || t != r.SymlinkTarget {
-			return fi, errRescan
-		}
-	default:
-		if !fi.Mode().IsRegular() || fi.Size() != r.Size || fi.ModTime().Unix() != r.ModifiedS ||
-			int32(fi.ModTime().Nanosecond()) != r.ModifiedNs || (local.Inode != 0 && local.Inode != fsutil.Inode(fi)) {
-			return fi, errRescan
-		}
+		return err == nil && fi.Mode()&fs.ModeSymlink != 0 && t == r.SymlinkTarget
 	}
-	return fi, nil
+	return fi.Mode().IsRegular() && fi.Size() == r.Size && fi.ModTime().Unix() == r.ModifiedS &&
+		int32(fi.ModTime().Nanosecond()) == r.ModifiedNs && (local.Inode == 0 || local.Inode == fsutil.Inode(fi))
 }
 
 func (f *folder) target(name string) (string, error) {
