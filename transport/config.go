@@ -133,6 +133,7 @@ func (cfg Config) ourHello() (*wire.Hello, error) {
 		DeviceName:      cfg.DeviceName,
 		ClientName:      ClientName,
 		ClientVersion:   cfg.ClientVersion,
+		Nonce:           make([]byte, wire.NonceSize), // each session sends a fresh one
 	}
 	if err := wire.ValidateHello(h); err != nil {
 		return nil, fmt.Errorf("transport: our hello: %w", err)

@@ -59,6 +59,7 @@ type Host struct {
 		dialers  map[identity.DeviceID]*dialer        // while serving
 		serving  bool
 		closed   bool
+		guests   bool // admit devices outside the allowlist (SetGuests)
 	}
 }
 
@@ -122,7 +123,10 @@ func New(cfg Config) (*Host, error) {
 	}
 	h.p2p = p
 	h.notify = &network.NotifyBundle{
-		ConnectedF:    func(_ network.Network, c network.Conn) { h.kick(identity.DeviceID(c.RemotePeer())) },
+		ConnectedF: func(_ network.Network, c network.Conn) {
+			h.kick(identity.DeviceID(c.RemotePeer()))
+			h.guestConnected(identity.DeviceID(c.RemotePeer()))
+		},
 		DisconnectedF: func(_ network.Network, c network.Conn) { h.kick(identity.DeviceID(c.RemotePeer())) },
 	}
 	p.Network().Notify(h.notify)
@@ -231,9 +235,63 @@ func (h *Host) track() bool {
 
 func (h *Host) allowed(id identity.DeviceID) bool {
 	h.mu.Lock()
-	_, ok := h.mu.devices[id]
+	defer h.mu.Unlock()
+	return h.allowedLocked(id)
+}
+
+// allowedLocked reports whether id is on the allowlist or may connect as a
+// guest: guests are open, and fewer than MaxGuests other guests have a
+// session.
+func (h *Host) allowedLocked(id identity.DeviceID) bool {
+	if _, ok := h.mu.devices[id]; ok {
+		return true
+	}
+	if !h.mu.guests || id == h.id {
+		return false
+	}
+	if _, ok := h.mu.sessions[id]; ok {
+		return true
+	}
+	n := 0
+	for sid := range h.mu.sessions {
+		if _, ok := h.mu.devices[sid]; !ok {
+			n++
+		}
+	}
+	return n < MaxGuests
+}
+
+// MaxGuests bounds the sessions with devices outside the allowlist.
+const MaxGuests = 32
+
+// SetGuests admits (open) or refuses devices outside the allowlist. A guest
+// session is an ordinary session: the handler decides what the device may
+// do and closes it if it proves nothing. Closing guests does not end their
+// sessions; SetDevices, or the handler, does.
+func (h *Host) SetGuests(open bool) {
+	h.mu.Lock()
+	h.mu.guests = open
 	h.mu.Unlock()
-	return ok
+}
+
+// guestConnected opens the session with a guest that connected to us when
+// we are the lower device (the lower device opens sessions; a guest has no
+// dial loop here).
+func (h *Host) guestConnected(id identity.DeviceID) {
+	h.mu.Lock()
+	_, listed := h.mu.devices[id]
+	_, has := h.mu.sessions[id]
+	ok := !listed && !has && h.mu.guests && h.mu.serving && h.id < id
+	h.mu.Unlock()
+	if !ok || !h.track() {
+		return
+	}
+	go func() {
+		defer h.wg.Done()
+		if err := h.openSession(h.ctx, id); err != nil {
+			h.log.Debug("Opening guest session failed", id.LogAttr(), slog.Any("error", err))
+		}
+	}()
 }
 
 // newSession wraps a libp2p stream.
@@ -284,10 +342,10 @@ func (h *Host) handleStream(st network.Stream) {
 func (h *Host) register(s *Session) error {
 	h.mu.Lock()
 	var err error
-	switch _, ok := h.mu.devices[s.id]; {
+	switch {
 	case h.mu.closed:
 		err = &CloseError{Reason: reasonShutdown}
-	case !ok:
+	case !h.allowedLocked(s.id):
 		err = &CloseError{Reason: reasonRemoved}
 	}
 	if err != nil {

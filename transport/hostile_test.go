@@ -105,7 +105,7 @@ func TestHostilePeer(t *testing.T) {
 	good.SetDevices([]Device{victim.device(false)})
 	victim.roundTrip(t, good.ID())
 	hostile := newRawPeer(t, hostileKey)
-	hello := &wire.Hello{ProtocolVersion: wire.ProtocolVersion, DeviceName: "hostile", ClientName: "x"}
+	hello := &wire.Hello{ProtocolVersion: wire.ProtocolVersion, DeviceName: "hostile", ClientName: "x", Nonce: make([]byte, wire.NonceSize)}
 
 	hugeName := validReq("big")
 	hugeName.Name = strings.Repeat("a/", 40<<10)
@@ -128,7 +128,7 @@ func TestHostilePeer(t *testing.T) {
 		{name: "second hello", send: encode(t, &wire.Message{Payload: &wire.Message_Hello{Hello: hello}}), reason: "second hello"},
 		{name: "no hello", noHello: true, send: encode(t, &wire.Message{Payload: &wire.Message_Ping{Ping: &wire.Ping{}}}), reason: "not a hello"},
 		{name: "wrong protocol version", hello: &wire.Hello{ProtocolVersion: 99}, reason: "protocol version"},
-		{name: "hello with control characters", hello: &wire.Hello{ProtocolVersion: wire.ProtocolVersion, DeviceName: "a\x1b[2Jb"}, reason: "control"},
+		{name: "hello with control characters", hello: &wire.Hello{ProtocolVersion: wire.ProtocolVersion, DeviceName: "a\x1b[2Jb", Nonce: make([]byte, wire.NonceSize)}, reason: "control"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, before := victim.rec.counts()

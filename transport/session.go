@@ -66,7 +66,8 @@ type Session struct {
 	st stream
 	br *bufio.Reader
 
-	hello *wire.Hello // set by handshake
+	hello *wire.Hello // the peer's, set by handshake
+	nonce []byte      // the nonce of our Hello, set by handshake
 	since time.Time   // set by handshake
 
 	ctx    context.Context // cancelled, with Err as cause, when the session ends
@@ -114,6 +115,10 @@ func newSession(st stream, id identity.DeviceID, remoteAddr, transport string, h
 	sess.br = bufio.NewReaderSize(countingReader{st, &sess.bytesIn}, 64<<10)
 	return sess
 }
+
+// Binding returns the nonces of this session's two Hellos: ours and the
+// peer's. Membership proofs are bound to them.
+func (s *Session) Binding() (local, remote []byte) { return s.nonce, s.hello.GetNonce() }
 
 // ID returns the peer's device ID.
 func (s *Session) ID() identity.DeviceID { return s.id }

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +15,13 @@ import (
 )
 
 // handshake sends our Hello and reads the peer's, within helloTimeout.
-func (s *Session) handshake(ours *wire.Hello) error {
+func (s *Session) handshake(tmpl *wire.Hello) error {
+	ours := proto.Clone(tmpl).(*wire.Hello)
+	ours.Nonce = make([]byte, wire.NonceSize)
+	if _, err := rand.Read(ours.Nonce); err != nil {
+		return fmt.Errorf("making session nonce: %w", err)
+	}
+	s.nonce = ours.Nonce
 	if err := s.st.SetDeadline(time.Now().Add(helloTimeout)); err != nil {
 		return fmt.Errorf("setting hello deadline: %w", err)
 	}

@@ -21,7 +21,7 @@ type pipeStream struct{ net.Conn }
 func (p pipeStream) Reset() error      { return p.Conn.Close() }
 func (p pipeStream) CloseWrite() error { return p.Conn.Close() }
 
-var testHello = &wire.Hello{ProtocolVersion: wire.ProtocolVersion, DeviceName: "peer", ClientName: ClientName}
+var testHello = &wire.Hello{ProtocolVersion: wire.ProtocolVersion, DeviceName: "peer", ClientName: ClientName, Nonce: make([]byte, wire.NonceSize)}
 
 // pipeSession runs a session on one end of a pipe until it ends. The peer
 // side writes peerBytes after its Hello, then closes; everything the session

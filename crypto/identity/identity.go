@@ -127,6 +127,17 @@ func Generate() (*Key, error) {
 	return &Key{priv: ed25519.NewKeyFromSeed(seed)}, nil
 }
 
+// FromSeed makes the key of a 32-byte Ed25519 seed (as kept in a key store).
+func FromSeed(seed []byte) (*Key, error) {
+	if len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("device key seed of %d bytes, want %d", len(seed), ed25519.SeedSize)
+	}
+	return &Key{priv: ed25519.NewKeyFromSeed(seed)}, nil
+}
+
+// Seed returns the key's 32-byte seed, for storing it.
+func (k *Key) Seed() []byte { return k.priv.Seed() }
+
 // LoadOrCreate reads the device key from dir, creating it (mode 0600) if it
 // does not exist. created reports whether a new key was made.
 func LoadOrCreate(dir string) (k *Key, created bool, err error) {

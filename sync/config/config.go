@@ -60,6 +60,11 @@ type Folder struct {
 	Mode string `json:"mode,omitempty"`
 	// Versioning is the version archive policy; nil means DefaultVersioning.
 	Versioning *Versioning `json:"versioning,omitempty"`
+	// Access is the level of the folder key this device holds: AccessReadWrite,
+	// AccessReadOnly or AccessEncrypted. Empty for a folder shared by device
+	// pairing alone (no key, records unsigned). The key itself lives in the
+	// key store, never in this file.
+	Access string `json:"access,omitempty"`
 	// MaxConflicts caps the conflict copies kept per file: 0 means
 	// DefaultMaxConflicts, -1 means no cap. Older copies beyond the cap go
 	// to the version archive.
@@ -71,6 +76,13 @@ const (
 	ModeSendReceive = "send-receive"
 	ModeSendOnly    = "send-only"
 	ModeReceiveOnly = "receive-only"
+)
+
+// Folder key access levels (Folder.Access).
+const (
+	AccessReadWrite = "rw"
+	AccessReadOnly  = "ro"
+	AccessEncrypted = "encrypted"
 )
 
 // Version archive types.
@@ -249,6 +261,15 @@ func (c *Config) Validate() error {
 		case "", ModeSendReceive, ModeSendOnly, ModeReceiveOnly:
 		default:
 			return fmt.Errorf("%w: folder %s: mode %q (use send-receive, send-only or receive-only)", ErrInvalid, f.ID, f.Mode)
+		}
+		switch f.Access {
+		case "", AccessReadWrite:
+		case AccessReadOnly, AccessEncrypted:
+			if f.EffectiveMode() != ModeReceiveOnly {
+				return fmt.Errorf("%w: folder %s: this device holds the %s key, so the folder is receive-only", ErrInvalid, f.ID, f.Access)
+			}
+		default:
+			return fmt.Errorf("%w: folder %s: access %q (use rw, ro or encrypted)", ErrInvalid, f.ID, f.Access)
 		}
 		if f.Versioning != nil {
 			if err := f.Versioning.Validate(); err != nil {

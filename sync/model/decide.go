@@ -176,7 +176,7 @@ func cloneInfo(w *wire.FileInfo) *wire.FileInfo {
 		ModifiedS: w.ModifiedS, ModifiedNs: w.ModifiedNs, ModifiedBy: w.ModifiedBy,
 		Version: index.Clone(w.Version), Deleted: w.Deleted, Blocks: w.Blocks,
 		SymlinkTarget: w.SymlinkTarget, BlockSize: w.BlockSize, BlocksHash: w.BlocksHash,
-		LocalFlags: w.LocalFlags,
+		LocalFlags: w.LocalFlags, Signature: w.Signature,
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shoalsync/shoal/crypto/folderkey"
 	"github.com/shoalsync/shoal/crypto/identity"
 	"github.com/shoalsync/shoal/index"
 	"github.com/shoalsync/shoal/sync/config"
@@ -26,11 +27,12 @@ import (
 // pulls in one loop so the scanner never hashes a file the puller is
 // replacing.
 type folder struct {
-	m    *Model
-	id   string
-	idx  *index.Folder
-	log  *slog.Logger
-	done chan struct{}
+	m      *Model
+	id     string
+	idx    *index.Folder
+	secret *folderkey.Secret // the folder key; nil for a folder shared by pairing
+	log    *slog.Logger
+	done   chan struct{}
 
 	cancel context.CancelFunc // stops serve; set before serve starts
 

@@ -6,7 +6,6 @@ package model
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoalsync/shoal/crypto/folderkey"
 	"github.com/shoalsync/shoal/crypto/identity"
 	"github.com/shoalsync/shoal/index"
 	"github.com/shoalsync/shoal/sync/config"
@@ -27,6 +27,9 @@ import (
 type Conn interface {
 	ID() identity.DeviceID
 	Info() ConnInfo
+	// Binding returns the nonces of this session's Hellos (ours, the
+	// peer's); membership proofs are bound to them.
+	Binding() (local, remote []byte)
 	Send(ctx context.Context, m *wire.Message) error
 	Request(ctx context.Context, r *wire.Request) (*wire.Response, error)
 	Close(reason string)
@@ -43,6 +46,9 @@ type ConnInfo struct {
 type Network interface {
 	Addrs() []string
 	SetDevices(devs []config.Device)
+	// SetGuests admits devices outside the configuration (to prove they
+	// hold a folder key) or refuses them.
+	SetGuests(open bool)
 	Refused() []Refused
 }
 
@@ -53,7 +59,10 @@ type Options struct {
 	Index   *index.Store
 	Local   identity.DeviceID
 	Version string
-	Logger  *slog.Logger
+	// Keys holds folder secrets at rest; a model without one keeps them in
+	// memory (tests).
+	Keys   KeyStore
+	Logger *slog.Logger
 
 	// Debounce is the watcher's settle time; default 100ms.
 	Debounce time.Duration
@@ -62,6 +71,11 @@ type Options struct {
 	// RetryInterval is how long a folder waits before retrying failed
 	// files; default 10s.
 	RetryInterval time.Duration
+
+	// GuestTimeout is how long a device outside the configuration may
+	// stay connected without proving it holds a key of a folder we hold;
+	// default 20s.
+	GuestTimeout time.Duration
 
 	// WindowsNames makes the puller refuse names Windows cannot hold, as
 	// it does on Windows (for tests of that behaviour elsewhere).
@@ -73,11 +87,17 @@ type Options struct {
 	// temporary file; an error fails the write as the file system would
 	// (for tests of a full disk).
 	WriteFault func(folder, name string) error
+	// ForgeRecord, when set, replaces the signing of every record this
+	// device sends on a keyed folder, and local-only records are sent too:
+	// tests use it to play a modified agent that forges records. Never
+	// set it otherwise.
+	ForgeRecord func(folder string, fi *wire.FileInfo)
 }
 
 // Model is the running sync engine.
 type Model struct {
 	opts    Options
+	keys    KeyStore
 	log     *slog.Logger
 	local   identity.DeviceID
 	localID uint64
@@ -110,10 +130,17 @@ func New(o Options) (*Model, error) {
 	if o.PullWorkers <= 0 {
 		o.PullWorkers = 8
 	}
+	if o.GuestTimeout <= 0 {
+		o.GuestTimeout = 20 * time.Second
+	}
 	if o.RetryInterval <= 0 {
 		o.RetryInterval = 10 * time.Second
 	}
 	m := &Model{opts: o, log: o.Logger, local: o.Local, localID: o.Local.Uint64(), started: time.Now()}
+	m.keys = o.Keys
+	if m.keys == nil {
+		m.keys = &memKeys{m: map[string][]byte{}}
+	}
 	m.mu.cfg = o.Config.Clone()
 	m.mu.folders = map[string]*folder{}
 	m.mu.conns = map[identity.DeviceID]*peer{}
@@ -129,6 +156,7 @@ func (m *Model) SetNetwork(n Network) {
 	devs := slices.Clone(m.mu.cfg.Devices)
 	m.mu.Unlock()
 	n.SetDevices(devs)
+	m.updateGuests()
 }
 
 // SetAdminAddr records the admin API address for status output.
@@ -165,6 +193,11 @@ func (m *Model) startFolderLocked(fc config.Folder) {
 	m.mu.folders[fc.ID] = f
 	if err != nil {
 		f.setError(fmt.Errorf("opening index: %w", err))
+		return
+	}
+	if f.secret, err = m.loadSecret(fc); err != nil {
+		f.setError(err)
+		f.idx = nil // nothing is exchanged without the key
 		return
 	}
 	if m.mu.ctx == nil {
@@ -306,8 +339,14 @@ func (m *Model) AddFolder(ctx context.Context, req AddFolderRequest) (FolderStat
 		return FolderStatus{}, fmt.Errorf("%w: path %s is not a directory", ErrInvalid, p)
 	}
 	id := req.ID
+	var sec *folderkey.Secret
 	if id == "" {
-		id = randomFolderID()
+		// A new folder gets a key; an explicit ID makes a folder shared
+		// by device pairing alone.
+		if sec, err = folderkey.Generate(); err != nil {
+			return FolderStatus{}, fmt.Errorf("making folder key: %w", err)
+		}
+		id = sec.FolderID()
 	}
 	label := req.Label
 	if label == "" {
@@ -322,14 +361,19 @@ func (m *Model) AddFolder(ctx context.Context, req AddFolderRequest) (FolderStat
 		devs = append(devs, did.String())
 	}
 	fc := config.Folder{ID: id, Label: label, Path: p, Devices: devs}
+	if sec != nil {
+		fc.Access = config.AccessReadWrite
+		key, _ := sec.Key(folderkey.ReadWrite)
+		if err := m.keys.Put(folderKeyName(id), []byte(key)); err != nil {
+			return FolderStatus{}, fmt.Errorf("saving folder key: %w", err)
+		}
+	}
 	_, _, err = m.mutateConfig(func(c *config.Config) error {
 		if _, ok := c.Folder(id); ok {
 			return fmt.Errorf("%w: folder %s", ErrExists, id)
 		}
-		for _, f := range c.Folders {
-			if f.Path == p || strings.HasPrefix(p, f.Path+string(filepath.Separator)) || strings.HasPrefix(f.Path, p+string(filepath.Separator)) {
-				return fmt.Errorf("%w: %s overlaps folder %s at %s", ErrInvalid, p, f.ID, f.Path)
-			}
+		if err := overlapIn(c, p, ""); err != nil {
+			return err
 		}
 		for _, d := range devs {
 			if _, ok := c.Device(d); !ok {
@@ -341,12 +385,16 @@ func (m *Model) AddFolder(ctx context.Context, req AddFolderRequest) (FolderStat
 		return nil
 	})
 	if err != nil {
+		if sec != nil {
+			_ = m.keys.Delete(folderKeyName(id))
+		}
 		return FolderStatus{}, err
 	}
 	// A fresh index for a folder that was removed earlier.
 	m.mu.Lock()
 	m.startFolderLocked(fc)
 	m.mu.Unlock()
+	m.updateGuests()
 	m.sendClusterConfigs()
 	return m.folderStatus(id)
 }
@@ -408,6 +456,12 @@ func (m *Model) RemoveFolder(ctx context.Context, id string) error {
 	if err := m.opts.Index.DropFolder(id); err != nil {
 		m.log.Warn("Dropping folder index failed", slog.String("folder", id), slog.Any("error", err))
 	}
+	if _, ok := m.keys.Get(folderKeyName(id)); ok {
+		if err := m.keys.Delete(folderKeyName(id)); err != nil {
+			m.log.Warn("Deleting folder key failed", slog.String("folder", id), slog.Any("error", err))
+		}
+	}
+	m.updateGuests()
 	m.sendClusterConfigs()
 	return nil
 }
@@ -425,19 +479,4 @@ func (m *Model) folderByID(id string) *folder {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.mu.folders[id]
-}
-
-// randomFolderID returns an ID like "k3m9x-7qp2d".
-func randomFolderID() string {
-	const alphabet = "abcdefghijkmnopqrstuvwxyz23456789"
-	b := make([]byte, 10)
-	rand.Read(b)
-	out := make([]byte, 0, 11)
-	for i, c := range b {
-		if i == 5 {
-			out = append(out, '-')
-		}
-		out = append(out, alphabet[int(c)%len(alphabet)])
-	}
-	return string(out)
 }

@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/shoalsync/shoal/crypto/folderkey"
 	"github.com/shoalsync/shoal/crypto/identity"
 	"github.com/shoalsync/shoal/sync/fsutil"
 	"github.com/shoalsync/shoal/transport/wire"
@@ -42,8 +43,9 @@ type peer struct {
 	wg     sync.WaitGroup // index senders
 
 	mu      sync.Mutex
-	senders map[string]*sender  // folder ID → running index sender
-	lastCC  *wire.ClusterConfig // the device's latest cluster config
+	senders map[string]*sender          // folder ID → running index sender
+	lastCC  *wire.ClusterConfig         // the device's latest cluster config
+	access  map[string]folderkey.Access // keyed folder → level the device proved in this session
 }
 
 type sender struct {
@@ -66,6 +68,9 @@ func (m *Model) Connected(c Conn) {
 	m.mu.conns[c.ID()] = p
 	m.mu.Unlock()
 	m.log.Debug("Device connected", c.ID().LogAttr(), slog.String("addr", c.Info().Address), slog.String("transport", c.Info().Transport))
+	if !m.known(c.ID()) {
+		p.wg.Go(func() { m.watchGuest(p) })
+	}
 	m.sendClusterConfig(p)
 	m.wakeFolders()
 }
@@ -185,14 +190,18 @@ func (m *Model) sendClusterConfig(p *peer) {
 			m.log.Warn("Reading remote index state failed", dev.LogAttr(), slog.Any("error", err))
 			continue
 		}
-		cc.Folders = append(cc.Folders, &wire.Folder{
+		wf := &wire.Folder{
 			Id:    f.id,
 			Label: f.label(),
 			Devices: []*wire.FolderDevice{
 				{Id: m.local.Bytes(), IndexId: f.idx.IndexID(), MaxSequence: f.idx.Sequence()},
 				{Id: dev.Bytes(), IndexId: rIdx, MaxSequence: rSeq},
 			},
-		})
+		}
+		if f.secret != nil {
+			wf.Proofs = m.proofsFor(p, f.secret)
+		}
+		cc.Folders = append(cc.Folders, wf)
 	}
 	if err := p.conn.Send(p.ctx, &wire.Message{Payload: &wire.Message_ClusterConfig{ClusterConfig: cc}}); err != nil {
 		m.log.Debug("Sending cluster config failed", dev.LogAttr(), slog.Any("error", err))
@@ -233,12 +242,36 @@ func (m *Model) Message(c Conn, msg *wire.Message) {
 func (m *Model) handleClusterConfig(p *peer, cc *wire.ClusterConfig, onlyMissing bool) {
 	dev := p.conn.ID()
 	offered := map[string]*wire.Folder{}
-	for _, f := range cc.Folders {
-		offered[f.Id] = f
+	admitted := false
+	for _, wf := range cc.Folders {
+		offered[wf.Id] = wf
+		f := m.folderByID(wf.Id)
+		if f == nil || f.secret == nil || f.idx == nil {
+			continue
+		}
+		a := m.verifiedAccess(p, f.secret, wf.Proofs)
+		p.setAccess(f.id, a)
+		if a == 0 {
+			m.log.Warn("Device offers a keyed folder without a valid proof of its key", dev.LogAttr(), slog.String("folder", f.id))
+			continue
+		}
+		if !f.sharedWith(dev) && !onlyMissing {
+			if err := m.admitMember(p, f, a); err != nil {
+				m.log.Warn("Adding member failed", dev.LogAttr(), slog.String("folder", f.id), slog.Any("error", err))
+				continue
+			}
+			admitted = true
+		}
+	}
+	if admitted {
+		// Our cluster config now offers the folder (with our proofs);
+		// sendClusterConfigs also starts the index senders.
+		m.sendClusterConfigs()
+		return
 	}
 	for _, f := range m.sharedFolders(dev) {
 		wf, ok := offered[f.id]
-		if !ok || f.idx == nil {
+		if !ok || f.idx == nil || !f.mayExchange(p) {
 			continue
 		}
 		if onlyMissing {
@@ -301,11 +334,17 @@ func (m *Model) sendIndex(ctx context.Context, p *peer, f *folder, from int64, r
 			last := seq
 			err := f.idx.LocalSince(seq, func(fi *wire.FileInfo) error {
 				last = fi.Sequence
-				if fi.LocalFlags&flagLocalOnly != 0 {
-					return nil // a receive-only folder's local change: never sent
-				}
-				if fi.LocalFlags != 0 {
+				if forge := m.opts.ForgeRecord; forge != nil && f.secret != nil {
+					fi.LocalFlags = 0
+					forge(f.id, fi)
+				} else {
+					if fi.LocalFlags&flagLocalOnly != 0 {
+						return nil // a receive-only folder's local change: never sent
+					}
 					fi.LocalFlags = 0 // bookkeeping stays here
+					if !f.signRecord(fi) {
+						return nil // unsigned on a read-only device: its own change
+					}
 				}
 				batch = append(batch, fi)
 				size += proto.Size(fi)
@@ -347,6 +386,13 @@ func (m *Model) handleIndex(p *peer, ix *wire.Index) error {
 	if f == nil || !f.sharedWith(dev) || f.idx == nil {
 		return fmt.Errorf("index for folder %q that is not shared with this device", ix.Folder)
 	}
+	if !f.mayExchange(p) {
+		return fmt.Errorf("index for folder %s before proving its read-only key", ix.Folder)
+	}
+	if err := f.checkSignatures(ix.Files); err != nil {
+		f.rejected.Add(1)
+		return err
+	}
 	if !ix.ReplaceAll {
 		cur, _, err := f.idx.RemoteState(dev)
 		if err != nil {
@@ -382,7 +428,8 @@ func (m *Model) Request(ctx context.Context, c Conn, r *wire.Request) *wire.Resp
 		return resp
 	}
 	f := m.folderByID(r.Folder)
-	if f == nil || !f.sharedWith(c.ID()) || f.idx == nil {
+	p := m.peerFor(c.ID())
+	if f == nil || !f.sharedWith(c.ID()) || f.idx == nil || p == nil || p.conn != c || !f.mayExchange(p) {
 		resp.Code = wire.ErrorCode_ERROR_CODE_NO_SUCH_FOLDER
 		return resp
 	}

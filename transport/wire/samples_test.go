@@ -83,11 +83,15 @@ func sampleMessages() map[string]*Message {
 	return map[string]*Message{
 		"hello": {Payload: &Message_Hello{Hello: &Hello{
 			ProtocolVersion: ProtocolVersion, DeviceName: "Laptop über 日本", ClientName: "shoal", ClientVersion: "v0.1.0",
+			Nonce: bytes.Repeat([]byte{7}, NonceSize),
 		}}},
 		"clusterConfig": {Payload: &Message_ClusterConfig{ClusterConfig: &ClusterConfig{Folders: []*Folder{
 			{Id: "photos", Label: "Photos", Devices: []*FolderDevice{
 				{Id: testDevice(1), IndexId: 0xdeadbeefcafe, MaxSequence: 42},
 				{Id: testDevice(2)},
+			}, Proofs: []*Proof{
+				{Access: Access_ACCESS_READ_ONLY, Mac: bytes.Repeat([]byte{1}, ProofSize)},
+				{Access: Access_ACCESS_ENCRYPTED, Mac: bytes.Repeat([]byte{2}, ProofSize)},
 			}},
 			{Id: "work.docs-2024_a", Devices: []*FolderDevice{{Id: testDevice(1), IndexId: 1, MaxSequence: 1}}},
 		}}}},

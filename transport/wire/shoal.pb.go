@@ -24,6 +24,59 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Access levels of a folder key.
+type Access int32
+
+const (
+	Access_ACCESS_NONE       Access = 0
+	Access_ACCESS_ENCRYPTED  Access = 1
+	Access_ACCESS_READ_ONLY  Access = 2
+	Access_ACCESS_READ_WRITE Access = 3
+)
+
+// Enum value maps for Access.
+var (
+	Access_name = map[int32]string{
+		0: "ACCESS_NONE",
+		1: "ACCESS_ENCRYPTED",
+		2: "ACCESS_READ_ONLY",
+		3: "ACCESS_READ_WRITE",
+	}
+	Access_value = map[string]int32{
+		"ACCESS_NONE":       0,
+		"ACCESS_ENCRYPTED":  1,
+		"ACCESS_READ_ONLY":  2,
+		"ACCESS_READ_WRITE": 3,
+	}
+)
+
+func (x Access) Enum() *Access {
+	p := new(Access)
+	*p = x
+	return p
+}
+
+func (x Access) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Access) Descriptor() protoreflect.EnumDescriptor {
+	return file_shoal_proto_enumTypes[0].Descriptor()
+}
+
+func (Access) Type() protoreflect.EnumType {
+	return &file_shoal_proto_enumTypes[0]
+}
+
+func (x Access) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Access.Descriptor instead.
+func (Access) EnumDescriptor() ([]byte, []int) {
+	return file_shoal_proto_rawDescGZIP(), []int{0}
+}
+
 type FileType int32
 
 const (
@@ -57,11 +110,11 @@ func (x FileType) String() string {
 }
 
 func (FileType) Descriptor() protoreflect.EnumDescriptor {
-	return file_shoal_proto_enumTypes[0].Descriptor()
+	return file_shoal_proto_enumTypes[1].Descriptor()
 }
 
 func (FileType) Type() protoreflect.EnumType {
-	return &file_shoal_proto_enumTypes[0]
+	return &file_shoal_proto_enumTypes[1]
 }
 
 func (x FileType) Number() protoreflect.EnumNumber {
@@ -70,7 +123,7 @@ func (x FileType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileType.Descriptor instead.
 func (FileType) EnumDescriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{0}
+	return file_shoal_proto_rawDescGZIP(), []int{1}
 }
 
 type ErrorCode int32
@@ -112,11 +165,11 @@ func (x ErrorCode) String() string {
 }
 
 func (ErrorCode) Descriptor() protoreflect.EnumDescriptor {
-	return file_shoal_proto_enumTypes[1].Descriptor()
+	return file_shoal_proto_enumTypes[2].Descriptor()
 }
 
 func (ErrorCode) Type() protoreflect.EnumType {
-	return &file_shoal_proto_enumTypes[1]
+	return &file_shoal_proto_enumTypes[2]
 }
 
 func (x ErrorCode) Number() protoreflect.EnumNumber {
@@ -125,7 +178,7 @@ func (x ErrorCode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ErrorCode.Descriptor instead.
 func (ErrorCode) EnumDescriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{1}
+	return file_shoal_proto_rawDescGZIP(), []int{2}
 }
 
 // Message is the only top-level type on a session stream. Each is sent as one
@@ -299,8 +352,12 @@ type Hello struct {
 	DeviceName      string                 `protobuf:"bytes,2,opt,name=device_name,json=deviceName,proto3" json:"device_name,omitempty"`                 // human-chosen name, at most 64 bytes
 	ClientName      string                 `protobuf:"bytes,3,opt,name=client_name,json=clientName,proto3" json:"client_name,omitempty"`                 // "shoal"
 	ClientVersion   string                 `protobuf:"bytes,4,opt,name=client_version,json=clientVersion,proto3" json:"client_version,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// nonce is 32 fresh random bytes per session. Membership proofs the peer
+	// sends in this session are computed over it, so a proof cannot be
+	// replayed in another session or to another device.
+	Nonce         []byte `protobuf:"bytes,5,opt,name=nonce,proto3" json:"nonce,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Hello) Reset() {
@@ -361,6 +418,13 @@ func (x *Hello) GetClientVersion() string {
 	return ""
 }
 
+func (x *Hello) GetNonce() []byte {
+	if x != nil {
+		return x.Nonce
+	}
+	return nil
+}
+
 // ClusterConfig lists the folders the sender shares with the recipient. It is
 // sent after Hello and again whenever the sender's configuration changes.
 type ClusterConfig struct {
@@ -415,7 +479,11 @@ type Folder struct {
 	// least). For the sender it carries the sender's current index ID and
 	// highest sequence. For the recipient it carries what the sender already
 	// has of the recipient's index, so the recipient resumes from there.
-	Devices       []*FolderDevice `protobuf:"bytes,3,rep,name=devices,proto3" json:"devices,omitempty"`
+	Devices []*FolderDevice `protobuf:"bytes,3,rep,name=devices,proto3" json:"devices,omitempty"`
+	// proofs prove, for a folder shared by key, that the sender holds the
+	// folder's secret at each listed access level. Absent for folders shared
+	// by device pairing alone.
+	Proofs        []*Proof `protobuf:"bytes,4,rep,name=proofs,proto3" json:"proofs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -471,6 +539,68 @@ func (x *Folder) GetDevices() []*FolderDevice {
 	return nil
 }
 
+func (x *Folder) GetProofs() []*Proof {
+	if x != nil {
+		return x.Proofs
+	}
+	return nil
+}
+
+// Proof is HMAC-SHA256 keyed by the access level's proof key over the folder
+// ID, the prover's and the verifier's device IDs and the verifier's Hello
+// nonce (docs/protocol.md, "Membership proofs").
+type Proof struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Access        Access                 `protobuf:"varint,1,opt,name=access,proto3,enum=shoal.wire.v1.Access" json:"access,omitempty"`
+	Mac           []byte                 `protobuf:"bytes,2,opt,name=mac,proto3" json:"mac,omitempty"` // 32 bytes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Proof) Reset() {
+	*x = Proof{}
+	mi := &file_shoal_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Proof) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Proof) ProtoMessage() {}
+
+func (x *Proof) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Proof.ProtoReflect.Descriptor instead.
+func (*Proof) Descriptor() ([]byte, []int) {
+	return file_shoal_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Proof) GetAccess() Access {
+	if x != nil {
+		return x.Access
+	}
+	return Access_ACCESS_NONE
+}
+
+func (x *Proof) GetMac() []byte {
+	if x != nil {
+		return x.Mac
+	}
+	return nil
+}
+
 type FolderDevice struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            []byte                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`                                       // raw device ID (libp2p peer ID bytes)
@@ -482,7 +612,7 @@ type FolderDevice struct {
 
 func (x *FolderDevice) Reset() {
 	*x = FolderDevice{}
-	mi := &file_shoal_proto_msgTypes[4]
+	mi := &file_shoal_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -494,7 +624,7 @@ func (x *FolderDevice) String() string {
 func (*FolderDevice) ProtoMessage() {}
 
 func (x *FolderDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[4]
+	mi := &file_shoal_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -507,7 +637,7 @@ func (x *FolderDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FolderDevice.ProtoReflect.Descriptor instead.
 func (*FolderDevice) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{4}
+	return file_shoal_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *FolderDevice) GetId() []byte {
@@ -548,7 +678,7 @@ type Index struct {
 
 func (x *Index) Reset() {
 	*x = Index{}
-	mi := &file_shoal_proto_msgTypes[5]
+	mi := &file_shoal_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -560,7 +690,7 @@ func (x *Index) String() string {
 func (*Index) ProtoMessage() {}
 
 func (x *Index) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[5]
+	mi := &file_shoal_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -573,7 +703,7 @@ func (x *Index) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Index.ProtoReflect.Descriptor instead.
 func (*Index) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{5}
+	return file_shoal_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Index) GetFolder() string {
@@ -628,13 +758,16 @@ type FileInfo struct {
 	BlockSize     uint32                 `protobuf:"varint,13,opt,name=block_size,json=blockSize,proto3" json:"block_size,omitempty"`            // the chunker's average size A used for this file
 	BlocksHash    []byte                 `protobuf:"bytes,14,opt,name=blocks_hash,json=blocksHash,proto3" json:"blocks_hash,omitempty"`          // SHA-256 over the concatenated block hashes
 	LocalFlags    uint32                 `protobuf:"varint,15,opt,name=local_flags,json=localFlags,proto3" json:"local_flags,omitempty"`         // this device's bookkeeping; never sent (a received record with flags is invalid)
+	// signature is the folder writer key's Ed25519 signature over
+	// SigningBytes (folders shared by key; empty otherwise).
+	Signature     []byte `protobuf:"bytes,16,opt,name=signature,proto3" json:"signature,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FileInfo) Reset() {
 	*x = FileInfo{}
-	mi := &file_shoal_proto_msgTypes[6]
+	mi := &file_shoal_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -646,7 +779,7 @@ func (x *FileInfo) String() string {
 func (*FileInfo) ProtoMessage() {}
 
 func (x *FileInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[6]
+	mi := &file_shoal_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -659,7 +792,7 @@ func (x *FileInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileInfo.ProtoReflect.Descriptor instead.
 func (*FileInfo) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{6}
+	return file_shoal_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *FileInfo) GetName() string {
@@ -767,6 +900,13 @@ func (x *FileInfo) GetLocalFlags() uint32 {
 	return 0
 }
 
+func (x *FileInfo) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
 type Vector struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Counters      []*Counter             `protobuf:"bytes,1,rep,name=counters,proto3" json:"counters,omitempty"` // sorted by id, ids unique
@@ -776,7 +916,7 @@ type Vector struct {
 
 func (x *Vector) Reset() {
 	*x = Vector{}
-	mi := &file_shoal_proto_msgTypes[7]
+	mi := &file_shoal_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -788,7 +928,7 @@ func (x *Vector) String() string {
 func (*Vector) ProtoMessage() {}
 
 func (x *Vector) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[7]
+	mi := &file_shoal_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -801,7 +941,7 @@ func (x *Vector) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Vector.ProtoReflect.Descriptor instead.
 func (*Vector) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{7}
+	return file_shoal_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Vector) GetCounters() []*Counter {
@@ -821,7 +961,7 @@ type Counter struct {
 
 func (x *Counter) Reset() {
 	*x = Counter{}
-	mi := &file_shoal_proto_msgTypes[8]
+	mi := &file_shoal_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -833,7 +973,7 @@ func (x *Counter) String() string {
 func (*Counter) ProtoMessage() {}
 
 func (x *Counter) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[8]
+	mi := &file_shoal_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -846,7 +986,7 @@ func (x *Counter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Counter.ProtoReflect.Descriptor instead.
 func (*Counter) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{8}
+	return file_shoal_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Counter) GetId() uint64 {
@@ -874,7 +1014,7 @@ type BlockInfo struct {
 
 func (x *BlockInfo) Reset() {
 	*x = BlockInfo{}
-	mi := &file_shoal_proto_msgTypes[9]
+	mi := &file_shoal_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -886,7 +1026,7 @@ func (x *BlockInfo) String() string {
 func (*BlockInfo) ProtoMessage() {}
 
 func (x *BlockInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[9]
+	mi := &file_shoal_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -899,7 +1039,7 @@ func (x *BlockInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockInfo.ProtoReflect.Descriptor instead.
 func (*BlockInfo) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{9}
+	return file_shoal_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BlockInfo) GetOffset() int64 {
@@ -939,7 +1079,7 @@ type Request struct {
 
 func (x *Request) Reset() {
 	*x = Request{}
-	mi := &file_shoal_proto_msgTypes[10]
+	mi := &file_shoal_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -951,7 +1091,7 @@ func (x *Request) String() string {
 func (*Request) ProtoMessage() {}
 
 func (x *Request) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[10]
+	mi := &file_shoal_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -964,7 +1104,7 @@ func (x *Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Request.ProtoReflect.Descriptor instead.
 func (*Request) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{10}
+	return file_shoal_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Request) GetId() uint64 {
@@ -1020,7 +1160,7 @@ type Response struct {
 
 func (x *Response) Reset() {
 	*x = Response{}
-	mi := &file_shoal_proto_msgTypes[11]
+	mi := &file_shoal_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1032,7 +1172,7 @@ func (x *Response) String() string {
 func (*Response) ProtoMessage() {}
 
 func (x *Response) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[11]
+	mi := &file_shoal_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1045,7 +1185,7 @@ func (x *Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response.ProtoReflect.Descriptor instead.
 func (*Response) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{11}
+	return file_shoal_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Response) GetId() uint64 {
@@ -1079,7 +1219,7 @@ type Close struct {
 
 func (x *Close) Reset() {
 	*x = Close{}
-	mi := &file_shoal_proto_msgTypes[12]
+	mi := &file_shoal_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1091,7 +1231,7 @@ func (x *Close) String() string {
 func (*Close) ProtoMessage() {}
 
 func (x *Close) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[12]
+	mi := &file_shoal_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1104,7 +1244,7 @@ func (x *Close) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Close.ProtoReflect.Descriptor instead.
 func (*Close) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{12}
+	return file_shoal_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Close) GetReason() string {
@@ -1122,7 +1262,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_shoal_proto_msgTypes[13]
+	mi := &file_shoal_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1134,7 +1274,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[13]
+	mi := &file_shoal_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1147,7 +1287,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{13}
+	return file_shoal_proto_rawDescGZIP(), []int{14}
 }
 
 var File_shoal_proto protoreflect.FileDescriptor
@@ -1163,20 +1303,25 @@ const file_shoal_proto_rawDesc = "" +
 	"\bresponse\x18\x05 \x01(\v2\x17.shoal.wire.v1.ResponseH\x00R\bresponse\x12,\n" +
 	"\x05close\x18\x06 \x01(\v2\x14.shoal.wire.v1.CloseH\x00R\x05close\x12)\n" +
 	"\x04ping\x18\a \x01(\v2\x13.shoal.wire.v1.PingH\x00R\x04pingB\t\n" +
-	"\apayload\"\x9b\x01\n" +
+	"\apayload\"\xb1\x01\n" +
 	"\x05Hello\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x1f\n" +
 	"\vdevice_name\x18\x02 \x01(\tR\n" +
 	"deviceName\x12\x1f\n" +
 	"\vclient_name\x18\x03 \x01(\tR\n" +
 	"clientName\x12%\n" +
-	"\x0eclient_version\x18\x04 \x01(\tR\rclientVersion\"@\n" +
+	"\x0eclient_version\x18\x04 \x01(\tR\rclientVersion\x12\x14\n" +
+	"\x05nonce\x18\x05 \x01(\fR\x05nonce\"@\n" +
 	"\rClusterConfig\x12/\n" +
-	"\afolders\x18\x01 \x03(\v2\x15.shoal.wire.v1.FolderR\afolders\"e\n" +
+	"\afolders\x18\x01 \x03(\v2\x15.shoal.wire.v1.FolderR\afolders\"\x93\x01\n" +
 	"\x06Folder\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05label\x18\x02 \x01(\tR\x05label\x125\n" +
-	"\adevices\x18\x03 \x03(\v2\x1b.shoal.wire.v1.FolderDeviceR\adevices\"\\\n" +
+	"\adevices\x18\x03 \x03(\v2\x1b.shoal.wire.v1.FolderDeviceR\adevices\x12,\n" +
+	"\x06proofs\x18\x04 \x03(\v2\x14.shoal.wire.v1.ProofR\x06proofs\"H\n" +
+	"\x05Proof\x12-\n" +
+	"\x06access\x18\x01 \x01(\x0e2\x15.shoal.wire.v1.AccessR\x06access\x12\x10\n" +
+	"\x03mac\x18\x02 \x01(\fR\x03mac\"\\\n" +
 	"\fFolderDevice\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12\x19\n" +
 	"\bindex_id\x18\x02 \x01(\x04R\aindexId\x12!\n" +
@@ -1187,7 +1332,7 @@ const file_shoal_proto_rawDesc = "" +
 	"\vreplace_all\x18\x03 \x01(\bR\n" +
 	"replaceAll\x12-\n" +
 	"\x05files\x18\x04 \x03(\v2\x17.shoal.wire.v1.FileInfoR\x05files\x12#\n" +
-	"\rlast_sequence\x18\x05 \x01(\x03R\flastSequence\"\x83\x04\n" +
+	"\rlast_sequence\x18\x05 \x01(\x03R\flastSequence\"\xa1\x04\n" +
 	"\bFileInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12+\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x17.shoal.wire.v1.FileTypeR\x04type\x12\x12\n" +
@@ -1210,7 +1355,8 @@ const file_shoal_proto_rawDesc = "" +
 	"\vblocks_hash\x18\x0e \x01(\fR\n" +
 	"blocksHash\x12\x1f\n" +
 	"\vlocal_flags\x18\x0f \x01(\rR\n" +
-	"localFlags\"<\n" +
+	"localFlags\x12\x1c\n" +
+	"\tsignature\x18\x10 \x01(\fR\tsignature\"<\n" +
 	"\x06Vector\x122\n" +
 	"\bcounters\x18\x01 \x03(\v2\x16.shoal.wire.v1.CounterR\bcounters\"/\n" +
 	"\aCounter\x12\x0e\n" +
@@ -1233,7 +1379,12 @@ const file_shoal_proto_rawDesc = "" +
 	"\x04code\x18\x03 \x01(\x0e2\x18.shoal.wire.v1.ErrorCodeR\x04code\"\x1f\n" +
 	"\x05Close\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"\x06\n" +
-	"\x04Ping*N\n" +
+	"\x04Ping*\\\n" +
+	"\x06Access\x12\x0f\n" +
+	"\vACCESS_NONE\x10\x00\x12\x14\n" +
+	"\x10ACCESS_ENCRYPTED\x10\x01\x12\x14\n" +
+	"\x10ACCESS_READ_ONLY\x10\x02\x12\x15\n" +
+	"\x11ACCESS_READ_WRITE\x10\x03*N\n" +
 	"\bFileType\x12\x12\n" +
 	"\x0eFILE_TYPE_FILE\x10\x00\x12\x17\n" +
 	"\x13FILE_TYPE_DIRECTORY\x10\x01\x12\x15\n" +
@@ -1257,47 +1408,51 @@ func file_shoal_proto_rawDescGZIP() []byte {
 	return file_shoal_proto_rawDescData
 }
 
-var file_shoal_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_shoal_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_shoal_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_shoal_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_shoal_proto_goTypes = []any{
-	(FileType)(0),         // 0: shoal.wire.v1.FileType
-	(ErrorCode)(0),        // 1: shoal.wire.v1.ErrorCode
-	(*Message)(nil),       // 2: shoal.wire.v1.Message
-	(*Hello)(nil),         // 3: shoal.wire.v1.Hello
-	(*ClusterConfig)(nil), // 4: shoal.wire.v1.ClusterConfig
-	(*Folder)(nil),        // 5: shoal.wire.v1.Folder
-	(*FolderDevice)(nil),  // 6: shoal.wire.v1.FolderDevice
-	(*Index)(nil),         // 7: shoal.wire.v1.Index
-	(*FileInfo)(nil),      // 8: shoal.wire.v1.FileInfo
-	(*Vector)(nil),        // 9: shoal.wire.v1.Vector
-	(*Counter)(nil),       // 10: shoal.wire.v1.Counter
-	(*BlockInfo)(nil),     // 11: shoal.wire.v1.BlockInfo
-	(*Request)(nil),       // 12: shoal.wire.v1.Request
-	(*Response)(nil),      // 13: shoal.wire.v1.Response
-	(*Close)(nil),         // 14: shoal.wire.v1.Close
-	(*Ping)(nil),          // 15: shoal.wire.v1.Ping
+	(Access)(0),           // 0: shoal.wire.v1.Access
+	(FileType)(0),         // 1: shoal.wire.v1.FileType
+	(ErrorCode)(0),        // 2: shoal.wire.v1.ErrorCode
+	(*Message)(nil),       // 3: shoal.wire.v1.Message
+	(*Hello)(nil),         // 4: shoal.wire.v1.Hello
+	(*ClusterConfig)(nil), // 5: shoal.wire.v1.ClusterConfig
+	(*Folder)(nil),        // 6: shoal.wire.v1.Folder
+	(*Proof)(nil),         // 7: shoal.wire.v1.Proof
+	(*FolderDevice)(nil),  // 8: shoal.wire.v1.FolderDevice
+	(*Index)(nil),         // 9: shoal.wire.v1.Index
+	(*FileInfo)(nil),      // 10: shoal.wire.v1.FileInfo
+	(*Vector)(nil),        // 11: shoal.wire.v1.Vector
+	(*Counter)(nil),       // 12: shoal.wire.v1.Counter
+	(*BlockInfo)(nil),     // 13: shoal.wire.v1.BlockInfo
+	(*Request)(nil),       // 14: shoal.wire.v1.Request
+	(*Response)(nil),      // 15: shoal.wire.v1.Response
+	(*Close)(nil),         // 16: shoal.wire.v1.Close
+	(*Ping)(nil),          // 17: shoal.wire.v1.Ping
 }
 var file_shoal_proto_depIdxs = []int32{
-	3,  // 0: shoal.wire.v1.Message.hello:type_name -> shoal.wire.v1.Hello
-	4,  // 1: shoal.wire.v1.Message.cluster_config:type_name -> shoal.wire.v1.ClusterConfig
-	7,  // 2: shoal.wire.v1.Message.index:type_name -> shoal.wire.v1.Index
-	12, // 3: shoal.wire.v1.Message.request:type_name -> shoal.wire.v1.Request
-	13, // 4: shoal.wire.v1.Message.response:type_name -> shoal.wire.v1.Response
-	14, // 5: shoal.wire.v1.Message.close:type_name -> shoal.wire.v1.Close
-	15, // 6: shoal.wire.v1.Message.ping:type_name -> shoal.wire.v1.Ping
-	5,  // 7: shoal.wire.v1.ClusterConfig.folders:type_name -> shoal.wire.v1.Folder
-	6,  // 8: shoal.wire.v1.Folder.devices:type_name -> shoal.wire.v1.FolderDevice
-	8,  // 9: shoal.wire.v1.Index.files:type_name -> shoal.wire.v1.FileInfo
-	0,  // 10: shoal.wire.v1.FileInfo.type:type_name -> shoal.wire.v1.FileType
-	9,  // 11: shoal.wire.v1.FileInfo.version:type_name -> shoal.wire.v1.Vector
-	11, // 12: shoal.wire.v1.FileInfo.blocks:type_name -> shoal.wire.v1.BlockInfo
-	10, // 13: shoal.wire.v1.Vector.counters:type_name -> shoal.wire.v1.Counter
-	1,  // 14: shoal.wire.v1.Response.code:type_name -> shoal.wire.v1.ErrorCode
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	4,  // 0: shoal.wire.v1.Message.hello:type_name -> shoal.wire.v1.Hello
+	5,  // 1: shoal.wire.v1.Message.cluster_config:type_name -> shoal.wire.v1.ClusterConfig
+	9,  // 2: shoal.wire.v1.Message.index:type_name -> shoal.wire.v1.Index
+	14, // 3: shoal.wire.v1.Message.request:type_name -> shoal.wire.v1.Request
+	15, // 4: shoal.wire.v1.Message.response:type_name -> shoal.wire.v1.Response
+	16, // 5: shoal.wire.v1.Message.close:type_name -> shoal.wire.v1.Close
+	17, // 6: shoal.wire.v1.Message.ping:type_name -> shoal.wire.v1.Ping
+	6,  // 7: shoal.wire.v1.ClusterConfig.folders:type_name -> shoal.wire.v1.Folder
+	8,  // 8: shoal.wire.v1.Folder.devices:type_name -> shoal.wire.v1.FolderDevice
+	7,  // 9: shoal.wire.v1.Folder.proofs:type_name -> shoal.wire.v1.Proof
+	0,  // 10: shoal.wire.v1.Proof.access:type_name -> shoal.wire.v1.Access
+	10, // 11: shoal.wire.v1.Index.files:type_name -> shoal.wire.v1.FileInfo
+	1,  // 12: shoal.wire.v1.FileInfo.type:type_name -> shoal.wire.v1.FileType
+	11, // 13: shoal.wire.v1.FileInfo.version:type_name -> shoal.wire.v1.Vector
+	13, // 14: shoal.wire.v1.FileInfo.blocks:type_name -> shoal.wire.v1.BlockInfo
+	12, // 15: shoal.wire.v1.Vector.counters:type_name -> shoal.wire.v1.Counter
+	2,  // 16: shoal.wire.v1.Response.code:type_name -> shoal.wire.v1.ErrorCode
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_shoal_proto_init() }
@@ -1319,8 +1474,8 @@ func file_shoal_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_proto_rawDesc), len(file_shoal_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   14,
+			NumEnums:      3,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

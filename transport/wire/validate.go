@@ -162,6 +162,9 @@ func ValidateHello(h *Hello) error {
 	if err := validText("client name", h.ClientName, MaxDeviceNameLen); err != nil {
 		return err
 	}
+	if len(h.Nonce) != NonceSize {
+		return invalid("hello nonce of %d bytes, want %d", len(h.Nonce), NonceSize)
+	}
 	return validText("client version", h.ClientVersion, MaxDeviceNameLen)
 }
 
@@ -204,6 +207,23 @@ func ValidateClusterConfig(c *ClusterConfig) error {
 				return invalid("folder %s: negative max sequence %d", f.Id, d.MaxSequence)
 			}
 			devices[string(d.Id)] = true
+		}
+		if len(f.Proofs) > 3 {
+			return invalid("folder %s: %d proofs, at most 3", f.Id, len(f.Proofs))
+		}
+		var levels [4]bool
+		for _, p := range f.Proofs {
+			switch {
+			case p == nil:
+				return invalid("folder %s: proof is missing", f.Id)
+			case p.Access < Access_ACCESS_ENCRYPTED || p.Access > Access_ACCESS_READ_WRITE:
+				return invalid("folder %s: proof for unknown access level %d", f.Id, int32(p.Access))
+			case levels[p.Access]:
+				return invalid("folder %s: two proofs for %v", f.Id, p.Access)
+			case len(p.Mac) != ProofSize:
+				return invalid("folder %s: proof of %d bytes, want %d", f.Id, len(p.Mac), ProofSize)
+			}
+			levels[p.Access] = true
 		}
 	}
 	return nil

@@ -52,6 +52,8 @@ func ValidateFileInfo(f *FileInfo) error {
 		return fileInvalid(f, "symlink target contains NUL")
 	case f.Type != FileType_FILE_TYPE_SYMLINK && f.SymlinkTarget != "":
 		return fileInvalid(f, "symlink target on a %v", f.Type)
+	case len(f.Signature) != 0 && len(f.Signature) != SignatureSize:
+		return fileInvalid(f, "signature of %d bytes, want %d", len(f.Signature), SignatureSize)
 	}
 	if err := validateVector(f.Version); err != nil {
 		return fileInvalid(f, "%w", err)

@@ -235,6 +235,7 @@ func TestValidateMessages(t *testing.T) {
 		{"deviceNameUTF8", "hello", func(m *Message) { m.GetHello().DeviceName = "\xff" }},
 		{"deviceNameControl", "hello", func(m *Message) { m.GetHello().DeviceName = "a\x1b[31m" }},
 		{"clientVersionTooLong", "hello", func(m *Message) { m.GetHello().ClientVersion = strings.Repeat("1", 65) }},
+		{"shortNonce", "hello", func(m *Message) { m.GetHello().Nonce = m.GetHello().Nonce[:16] }},
 		{"nilClusterConfig", "clusterConfig", func(m *Message) { m.Payload = &Message_ClusterConfig{} }},
 		{"tooManyFolders", "clusterConfig", func(m *Message) {
 			c := cc(m)
@@ -243,6 +244,12 @@ func TestValidateMessages(t *testing.T) {
 			}
 		}},
 		{"duplicateFolder", "clusterConfig", func(m *Message) { cc(m).Folders[1].Id = cc(m).Folders[0].Id }},
+		{"proofUnknownAccess", "clusterConfig", func(m *Message) { cc(m).Folders[0].Proofs[0].Access = 7 }},
+		{"proofNoAccess", "clusterConfig", func(m *Message) { cc(m).Folders[0].Proofs[0].Access = Access_ACCESS_NONE }},
+		{"proofShortMac", "clusterConfig", func(m *Message) { cc(m).Folders[0].Proofs[0].Mac = []byte{1} }},
+		{"proofTwice", "clusterConfig", func(m *Message) { cc(m).Folders[0].Proofs[1].Access = cc(m).Folders[0].Proofs[0].Access }},
+		{"nilProof", "clusterConfig", func(m *Message) { cc(m).Folders[0].Proofs[1] = nil }},
+		{"signatureSize", "index", func(m *Message) { index(m).Files[0].Signature = []byte{1, 2, 3} }},
 		{"badFolderID", "clusterConfig", func(m *Message) { cc(m).Folders[0].Id = "../x" }},
 		{"nilFolder", "clusterConfig", func(m *Message) { cc(m).Folders[0] = nil }},
 		{"labelTooLong", "clusterConfig", func(m *Message) { cc(m).Folders[0].Label = strings.Repeat("x", 257) }},
@@ -302,6 +309,8 @@ func TestValidateMessages(t *testing.T) {
 		{"otherProtocolVersion", "hello", func(m *Message) { m.GetHello().ProtocolVersion = 99 }},
 		{"emptyClusterConfig", "clusterConfig", func(m *Message) { cc(m).Folders = nil }},
 		{"folderWithoutDevices", "clusterConfig", func(m *Message) { cc(m).Folders[0].Devices = nil }},
+		{"folderWithoutProofs", "clusterConfig", func(m *Message) { cc(m).Folders[0].Proofs = nil }},
+		{"signedRecord", "index", func(m *Message) { index(m).Files[0].Signature = make([]byte, SignatureSize) }},
 		{"requestWithoutHints", "request", func(m *Message) { req(m).Name = ""; req(m).Offset = 0 }},
 		{"responseMaxData", "response", func(m *Message) { m.GetResponse().Data = make([]byte, MaxBlockSize) }},
 		{"responseUnknownCode", "responseError", func(m *Message) { m.GetResponse().Code = 77 }},

@@ -63,6 +63,8 @@ func (n network) SetDevices(devs []config.Device) {
 	n.h.SetDevices(out)
 }
 
+func (n network) SetGuests(open bool) { n.h.SetGuests(open) }
+
 func (n network) Refused() []model.Refused {
 	var out []model.Refused
 	for _, r := range n.h.Refused() {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/shoalsync/shoal/admin"
 	"github.com/shoalsync/shoal/crypto/identity"
+	"github.com/shoalsync/shoal/crypto/keystore"
 	"github.com/shoalsync/shoal/index"
 	"github.com/shoalsync/shoal/sync/config"
 	"github.com/shoalsync/shoal/sync/model"
@@ -37,6 +38,9 @@ type Options struct {
 	Version         string
 	Logger          *slog.Logger
 	Stdout          io.Writer // startup banner; nil discards it
+	// Passphrase unlocks a key store protected with one (see
+	// crypto/keystore); ignored for an unprotected store.
+	Passphrase []byte
 
 	// Debounce is the watcher's settle time (default 100ms).
 	Debounce time.Duration
@@ -44,6 +48,9 @@ type Options struct {
 	RetryInterval time.Duration
 	// ReconnectMax caps the redial backoff (default 60s).
 	ReconnectMax time.Duration
+	// GuestTimeout is how long a device that proved no folder key may stay
+	// connected (default 20s).
+	GuestTimeout time.Duration
 
 	// TamperResponse, when set, edits every block response before it is
 	// sent. Tests use it to play a hostile peer; never set it otherwise.
@@ -62,13 +69,19 @@ func Init(home, name string, noDefaultFolder bool) (identity.DeviceID, error) {
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return "", fmt.Errorf("creating home %s: %w", home, err)
 	}
-	key, _, err := identity.LoadOrCreate(home)
-	if err != nil {
+	var key *identity.Key
+	if _, err := os.Stat(filepath.Join(home, keystore.SealedFile)); err == nil {
+		// The device key lives in the passphrase-protected key store.
+		key = nil
+	} else if key, _, err = identity.LoadOrCreate(home); err != nil {
 		return "", err
 	}
 	if config.Exists(home) {
 		if _, err := config.Load(home); err != nil {
 			return "", err
+		}
+		if key == nil {
+			return "", nil
 		}
 		return key.ID(), nil
 	}
@@ -83,7 +96,36 @@ func Init(home, name string, noDefaultFolder bool) (identity.DeviceID, error) {
 	if err := cfg.Save(home); err != nil {
 		return "", err
 	}
+	if key == nil {
+		return "", nil
+	}
 	return key.ID(), nil
+}
+
+// OpenKeys opens the agent's key store and reads the device key: from the
+// store when it is protected by a passphrase (the key moved there when the
+// passphrase was set), from HOME/device.key otherwise.
+func OpenKeys(home string, passphrase []byte) (*keystore.Store, *identity.Key, error) {
+	ks, err := keystore.Open(home, passphrase)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening key store: %w", err)
+	}
+	if ks.Protected() {
+		seed, ok, err := keystore.DeviceSeed(ks)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			key, err := identity.FromSeed(seed)
+			clear(seed)
+			return ks, key, err
+		}
+	}
+	key, err := identity.Load(home)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ks, key, nil
 }
 
 // Agent is a running agent.
@@ -113,7 +155,7 @@ func Start(ctx context.Context, o Options) (a *Agent, err error) {
 	if _, err := Init(o.Home, o.Name, o.NoDefaultFolder); err != nil {
 		return nil, err
 	}
-	key, err := identity.Load(o.Home)
+	keys, key, err := OpenKeys(o.Home, o.Passphrase)
 	if err != nil {
 		return nil, err
 	}
@@ -137,9 +179,10 @@ func Start(ctx context.Context, o Options) (a *Agent, err error) {
 		return nil, fmt.Errorf("opening index: %w", err)
 	}
 	a.model, err = model.New(model.Options{
-		Home: o.Home, Config: cfg, Index: a.idx, Local: key.ID(), Version: o.Version,
-		Logger: o.Logger, Debounce: o.Debounce, RetryInterval: o.RetryInterval,
+		Home: o.Home, Config: cfg, Index: a.idx, Local: key.ID(), Version: o.Version, Keys: keys,
+		Logger: o.Logger, Debounce: o.Debounce, RetryInterval: o.RetryInterval, GuestTimeout: o.GuestTimeout,
 		WindowsNames: o.Model.WindowsNames, CaseInsensitive: o.Model.CaseInsensitive, WriteFault: o.Model.WriteFault,
+		ForgeRecord: o.Model.ForgeRecord,
 	})
 	if err != nil {
 		return nil, err
@@ -286,4 +329,5 @@ type ModelSeams struct {
 	WindowsNames    bool
 	CaseInsensitive bool
 	WriteFault      func(folder, name string) error
+	ForgeRecord     func(folder string, fi *wire.FileInfo)
 }

@@ -21,6 +21,7 @@ type testAgent struct {
 	name   string
 	home   string
 	dir    string // the shared folder
+	fid    string // its ID when not testFolder (a folder shared by key)
 	cancel context.CancelFunc
 	done   chan error
 	tweak  func(*Options)
@@ -64,6 +65,7 @@ func (ta *testAgent) start() {
 		Logger:          testutil.Logger(t, ta.name, level),
 		RetryInterval:   time.Second,
 		ReconnectMax:    2 * time.Second,
+		GuestTimeout:    3 * time.Second,
 	}
 	if ta.tweak != nil {
 		ta.tweak(&o)
@@ -117,7 +119,11 @@ func pair(t *testing.T, agents ...*testAgent) {
 }
 
 func (ta *testAgent) folder() model.FolderStatus {
-	st, err := ta.Model().Folder(context.Background(), testFolder)
+	id := testFolder
+	if ta.fid != "" {
+		id = ta.fid
+	}
+	st, err := ta.Model().Folder(context.Background(), id)
 	if err != nil {
 		ta.t.Fatal(err)
 	}

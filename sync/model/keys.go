@@ -1,0 +1,441 @@
+package model
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shoalsync/shoal/crypto/folderkey"
+	"github.com/shoalsync/shoal/crypto/identity"
+	"github.com/shoalsync/shoal/sync/config"
+	"github.com/shoalsync/shoal/transport/wire"
+)
+
+// KeyStore keeps secrets at rest (crypto/keystore in the agent). Folder
+// secrets are stored under "folder/<folder ID>" in their printable form.
+type KeyStore interface {
+	Get(name string) ([]byte, bool)
+	Put(name string, secret []byte) error
+	Delete(name string) error
+}
+
+// memKeys is the key store of a model made without one (tests).
+type memKeys struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (k *memKeys) Get(name string) ([]byte, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	b, ok := k.m[name]
+	return slices.Clone(b), ok
+}
+
+func (k *memKeys) Put(name string, secret []byte) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.m[name] = slices.Clone(secret)
+	return nil
+}
+
+func (k *memKeys) Delete(name string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.m, name)
+	return nil
+}
+
+func folderKeyName(id string) string { return "folder/" + id }
+
+// accessString maps a key level to config.Folder.Access.
+func accessString(a folderkey.Access) string {
+	switch a {
+	case folderkey.ReadWrite:
+		return config.AccessReadWrite
+	case folderkey.ReadOnly:
+		return config.AccessReadOnly
+	case folderkey.Encrypted:
+		return config.AccessEncrypted
+	}
+	return ""
+}
+
+// loadSecret reads a keyed folder's secret from the key store.
+func (m *Model) loadSecret(fc config.Folder) (*folderkey.Secret, error) {
+	if fc.Access == "" {
+		return nil, nil
+	}
+	b, ok := m.keys.Get(folderKeyName(fc.ID))
+	if !ok {
+		return nil, fmt.Errorf("the folder key is missing from the key store (%s); join the folder again with its key", folderKeyName(fc.ID))
+	}
+	sec, err := folderkey.Parse(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("reading folder key from the key store: %w", err)
+	}
+	if sec.FolderID() != fc.ID {
+		return nil, fmt.Errorf("the key store holds the key of folder %s under folder %s", sec.FolderID(), fc.ID)
+	}
+	if accessString(sec.Access()) != fc.Access {
+		return nil, fmt.Errorf("the key store holds a %s key, the configuration says %s", accessString(sec.Access()), fc.Access)
+	}
+	return sec, nil
+}
+
+// updateGuests opens the transport to devices outside the configuration
+// while this device holds a folder by key: anyone with the key may come.
+func (m *Model) updateGuests() {
+	m.mu.Lock()
+	n := m.mu.net
+	open := false
+	for _, f := range m.mu.cfg.Folders {
+		if f.Access != "" {
+			open = true
+		}
+	}
+	m.mu.Unlock()
+	if n != nil {
+		n.SetGuests(open)
+	}
+}
+
+// known reports whether dev is a configured device.
+func (m *Model) known(dev identity.DeviceID) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.mu.cfg.Device(dev.String())
+	return ok
+}
+
+// watchGuest closes a guest's session if it has not proven membership of
+// a folder within Options.GuestTimeout.
+func (m *Model) watchGuest(p *peer) {
+	t := time.NewTimer(m.opts.GuestTimeout)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		if !m.known(p.conn.ID()) {
+			m.log.Info("Closing session with unknown device: it proved no folder key", p.conn.ID().LogAttr())
+			p.conn.Close("no folder in common")
+		}
+	case <-p.ctx.Done():
+	}
+}
+
+// proofsFor returns our membership proofs of f for the device on p.
+func (m *Model) proofsFor(p *peer, sec *folderkey.Secret) []*wire.Proof {
+	_, remote := p.conn.Binding()
+	var out []*wire.Proof
+	for a := sec.Access(); a >= folderkey.Encrypted; a-- {
+		mac := sec.Proof(a, m.local.Bytes(), p.conn.ID().Bytes(), remote)
+		if mac != nil {
+			out = append(out, &wire.Proof{Access: wire.Access(a), Mac: mac})
+		}
+	}
+	return out
+}
+
+// verifiedAccess returns the highest access level of f the device on p
+// proved in this session, as far as our own key can check (a read-only
+// device sees a writer as read-only: it cannot check more).
+func (m *Model) verifiedAccess(p *peer, sec *folderkey.Secret, proofs []*wire.Proof) folderkey.Access {
+	local, _ := p.conn.Binding()
+	best := folderkey.Access(0)
+	for _, pr := range proofs {
+		a := folderkey.Access(pr.Access)
+		if a > sec.Access() || a <= best {
+			continue
+		}
+		if sec.CheckProof(a, pr.Mac, p.conn.ID().Bytes(), m.local.Bytes(), local) {
+			best = a
+		}
+	}
+	return best
+}
+
+// setAccess records what the device on p proved for a folder.
+func (p *peer) setAccess(folder string, a folderkey.Access) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.access == nil {
+		p.access = map[string]folderkey.Access{}
+	}
+	if a == 0 {
+		delete(p.access, folder)
+		return
+	}
+	p.access[folder] = a
+}
+
+// accessOf returns what the device on p proved for a folder in this session.
+func (p *peer) accessOf(folder string) folderkey.Access {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.access[folder]
+}
+
+// mayExchange reports whether plaintext records and blocks of f may flow
+// with the device on p: always for a folder shared by pairing; for a keyed
+// folder only after the device proved the read-only key or better in this
+// session.
+func (f *folder) mayExchange(p *peer) bool {
+	if f.secret == nil {
+		return true
+	}
+	return p.accessOf(f.id) >= folderkey.ReadOnly
+}
+
+// admitMember makes a device that proved it holds f's key a member: it is
+// added to the configuration (if new) and f is shared with it.
+func (m *Model) admitMember(p *peer, f *folder, a folderkey.Access) error {
+	dev := p.conn.ID()
+	name := p.conn.Info().Name
+	_, cur, err := m.mutateConfig(func(c *config.Config) error {
+		if _, ok := c.Device(dev.String()); !ok {
+			c.Devices = append(c.Devices, config.Device{ID: dev.String(), Name: name})
+		}
+		for i := range c.Folders {
+			if c.Folders[i].ID == f.id && !slices.Contains(c.Folders[i].Devices, dev.String()) {
+				c.Folders[i].Devices = append(c.Folders[i].Devices, dev.String())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if fc, ok := cur.Folder(f.id); ok {
+		f.setConfig(fc)
+	}
+	m.log.Info("Device proved the folder key; sharing the folder with it", dev.LogAttr(), slog.String("folder", f.id), slog.String("access", a.String()))
+	m.pushDevices()
+	return nil
+}
+
+// signRecord prepares one of our records for sending on a keyed folder: a
+// writer signs it; a read-only device passes on the writer's signature and
+// reports false for a record that has none that verifies (its own local
+// changes, which stay local).
+func (f *folder) signRecord(fi *wire.FileInfo) bool {
+	sec := f.secret
+	if sec == nil {
+		return true
+	}
+	msg := wire.SigningBytes(f.id, fi)
+	if sec.Access() == folderkey.ReadWrite {
+		sig, err := sec.Sign(msg)
+		if err != nil {
+			return false
+		}
+		fi.Signature = sig
+		return true
+	}
+	return sec.Verify(msg, fi.Signature)
+}
+
+// checkSignatures verifies every record of an index from a peer against the
+// folder's writer key.
+func (f *folder) checkSignatures(files []*wire.FileInfo) error {
+	sec := f.secret
+	if sec == nil {
+		return nil
+	}
+	for _, fi := range files {
+		if len(fi.Signature) == 0 {
+			return fmt.Errorf("record %s is not signed by the folder's writer key", quoteName(fi.Name))
+		}
+		if !sec.Verify(wire.SigningBytes(f.id, fi), fi.Signature) {
+			return fmt.Errorf("record %s carries a signature that does not verify with the folder's writer key (forged or altered)", quoteName(fi.Name))
+		}
+	}
+	return nil
+}
+
+func quoteName(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "…"
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// JoinRequest is the input of JoinFolder.
+type JoinRequest struct {
+	Key   string   `json:"key"`             // a printable folder key
+	Path  string   `json:"path"`            // created if missing
+	Label string   `json:"label,omitempty"` // base name of the path when empty
+	Peers []string `json:"peers,omitempty"` // members to reach: multiaddrs ending in /p2p/<device ID>, or <device ID>@<address>
+}
+
+// FolderKeys are the printable keys of a folder this device holds; a level
+// it does not hold is empty.
+type FolderKeys struct {
+	ReadWrite string `json:"rw,omitempty"`
+	ReadOnly  string `json:"ro,omitempty"`
+	Encrypted string `json:"encrypted,omitempty"`
+}
+
+// FolderKeys returns the keys of a folder this device holds.
+func (m *Model) FolderKeys(ctx context.Context, id string) (FolderKeys, error) {
+	f := m.folderByID(id)
+	if f == nil {
+		return FolderKeys{}, fmt.Errorf("%w: folder %s", ErrNotFound, id)
+	}
+	if f.secret == nil {
+		return FolderKeys{}, fmt.Errorf("%w: folder %s is shared by device pairing and has no key (folders added without --id have keys)", ErrInvalid, id)
+	}
+	var out FolderKeys
+	out.ReadWrite, _ = f.secret.Key(folderkey.ReadWrite)
+	out.ReadOnly, _ = f.secret.Key(folderkey.ReadOnly)
+	out.Encrypted, _ = f.secret.Key(folderkey.Encrypted)
+	return out, nil
+}
+
+// parsePeer splits a member address into its device ID and the address to
+// dial: "<multiaddr>/p2p/<ID>" or "<ID>@<address>".
+func parsePeer(s string) (identity.DeviceID, string, error) {
+	s = strings.TrimSpace(s)
+	if id, addr, ok := strings.Cut(s, "@"); ok {
+		did, err := identity.Parse(id)
+		if err != nil {
+			return "", "", err
+		}
+		return did, addr, nil
+	}
+	i := strings.LastIndex(s, "/p2p/")
+	if i < 0 {
+		return "", "", fmt.Errorf("peer address %q names no device: use <multiaddr>/p2p/<device ID> or <device ID>@<address>", s)
+	}
+	did, err := identity.Parse(s[i+len("/p2p/"):])
+	if err != nil {
+		return "", "", err
+	}
+	return did, s, nil
+}
+
+// JoinFolder joins a folder by key at the key's access level. The device
+// finds members among the given peers and the devices it knows; each must
+// prove it holds the key before anything is exchanged.
+func (m *Model) JoinFolder(ctx context.Context, req JoinRequest) (FolderStatus, error) {
+	sec, err := folderkey.Parse(req.Key)
+	if err != nil {
+		return FolderStatus{}, fmt.Errorf("%w: folder key: %v", ErrInvalid, err)
+	}
+	return m.joinWithSecret(sec, req)
+}
+
+func (m *Model) joinWithSecret(sec *folderkey.Secret, req JoinRequest) (FolderStatus, error) {
+	if sec.Access() == folderkey.Encrypted {
+		return FolderStatus{}, fmt.Errorf("%w: joining as an encrypted peer is not supported yet; use a read-write or read-only key", ErrInvalid)
+	}
+	if req.Path == "" {
+		return FolderStatus{}, fmt.Errorf("%w: a path for the folder is required", ErrInvalid)
+	}
+	p, err := filepath.Abs(req.Path)
+	if err != nil {
+		return FolderStatus{}, fmt.Errorf("%w: path %q: %v", ErrInvalid, req.Path, err)
+	}
+	if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+		return FolderStatus{}, fmt.Errorf("%w: path %s is not a directory", ErrInvalid, p)
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return FolderStatus{}, fmt.Errorf("%w: path %s: %v", ErrInvalid, p, err)
+	}
+	type peerAddr struct {
+		id   identity.DeviceID
+		addr string
+	}
+	var peers []peerAddr
+	for _, s := range req.Peers {
+		id, addr, err := parsePeer(s)
+		if err != nil {
+			return FolderStatus{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		if id == m.local {
+			return FolderStatus{}, fmt.Errorf("%w: peer %s is this device", ErrInvalid, id.Short())
+		}
+		peers = append(peers, peerAddr{id, addr})
+	}
+	id := sec.FolderID()
+	if m.folderByID(id) != nil {
+		return FolderStatus{}, fmt.Errorf("%w: folder %s (this device already has it)", ErrExists, id)
+	}
+	label := req.Label
+	if label == "" {
+		label = filepath.Base(p)
+	}
+	fc := config.Folder{ID: id, Label: label, Path: p, Access: accessString(sec.Access())}
+	if sec.Access() < folderkey.ReadWrite {
+		fc.Mode = config.ModeReceiveOnly
+	}
+	for _, pa := range peers {
+		if !slices.Contains(fc.Devices, pa.id.String()) {
+			fc.Devices = append(fc.Devices, pa.id.String())
+		}
+	}
+	if err := m.checkOverlap(p, ""); err != nil {
+		return FolderStatus{}, err
+	}
+	if err := os.MkdirAll(p, 0o755); err != nil {
+		return FolderStatus{}, fmt.Errorf("creating folder directory: %w", err)
+	}
+	key, _ := sec.Key(sec.Access())
+	if err := m.keys.Put(folderKeyName(id), []byte(key)); err != nil {
+		return FolderStatus{}, fmt.Errorf("saving folder key: %w", err)
+	}
+	_, _, err = m.mutateConfig(func(c *config.Config) error {
+		if _, ok := c.Folder(id); ok {
+			return fmt.Errorf("%w: folder %s", ErrExists, id)
+		}
+		if err := overlapIn(c, p, ""); err != nil {
+			return err
+		}
+		for _, pa := range peers {
+			i := slices.IndexFunc(c.Devices, func(d config.Device) bool { return d.ID == pa.id.String() })
+			if i < 0 {
+				c.Devices = append(c.Devices, config.Device{ID: pa.id.String(), Addrs: []string{pa.addr}})
+			} else if !slices.Contains(c.Devices[i].Addrs, pa.addr) {
+				c.Devices[i].Addrs = append(c.Devices[i].Addrs, pa.addr)
+			}
+		}
+		c.Folders = append(c.Folders, fc)
+		return nil
+	})
+	if err != nil {
+		_ = m.keys.Delete(folderKeyName(id))
+		return FolderStatus{}, err
+	}
+	m.mu.Lock()
+	m.startFolderLocked(fc)
+	m.mu.Unlock()
+	m.pushDevices()
+	m.updateGuests()
+	m.sendClusterConfigs()
+	return m.folderStatus(id)
+}
+
+// checkOverlap refuses a folder path inside, around or equal to another
+// folder's (except the folder except).
+func (m *Model) checkOverlap(p, except string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return overlapIn(m.mu.cfg, p, except)
+}
+
+func overlapIn(c *config.Config, p, except string) error {
+	for _, f := range c.Folders {
+		if f.ID == except {
+			continue
+		}
+		if f.Path == p || strings.HasPrefix(p, f.Path+string(filepath.Separator)) || strings.HasPrefix(f.Path, p+string(filepath.Separator)) {
+			return fmt.Errorf("%w: %s overlaps folder %s at %s", ErrInvalid, p, f.ID, f.Path)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,65 @@
+package wire
+
+import (
+	"encoding/binary"
+)
+
+// SignatureSize is the size of FileInfo.signature when present (Ed25519).
+const SignatureSize = 64
+
+// ProofSize is the size of Proof.mac (HMAC-SHA256).
+const ProofSize = 32
+
+// NonceSize is the size of Hello.nonce.
+const NonceSize = 32
+
+// signingTag starts every SigningBytes output, so a record signature can
+// never be mistaken for a signature over anything else.
+const signingTag = "shoal file record v1\x00"
+
+// SigningBytes returns the canonical bytes a folder's writer key signs for a
+// file record of folder: every field an author sets, in a fixed order with
+// fixed-width integers and length-prefixed strings. The per-device fields
+// (sequence, local_flags) and the signature itself are left out, so a
+// record keeps its signature as it is relayed from device to device.
+// docs/protocol.md ("Signed records") gives the layout.
+func SigningBytes(folder string, f *FileInfo) []byte {
+	n := len(signingTag) + 8 + len(folder) + 8 + len(f.Name) + 64 +
+		16*len(f.GetVersion().GetCounters()) + len(f.SymlinkTarget) + 48*len(f.Blocks) + 64
+	b := make([]byte, 0, n)
+	b = append(b, signingTag...)
+	b = appendString(b, folder)
+	b = appendString(b, f.Name)
+	b = binary.BigEndian.AppendUint32(b, uint32(f.Type))
+	b = binary.BigEndian.AppendUint64(b, uint64(f.Size))
+	b = binary.BigEndian.AppendUint32(b, f.Permissions)
+	b = binary.BigEndian.AppendUint64(b, uint64(f.ModifiedS))
+	b = binary.BigEndian.AppendUint32(b, uint32(f.ModifiedNs))
+	b = binary.BigEndian.AppendUint64(b, f.ModifiedBy)
+	cs := f.GetVersion().GetCounters()
+	b = binary.BigEndian.AppendUint32(b, uint32(len(cs)))
+	for _, c := range cs {
+		b = binary.BigEndian.AppendUint64(b, c.GetId())
+		b = binary.BigEndian.AppendUint64(b, c.GetValue())
+	}
+	if f.Deleted {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	b = appendString(b, f.SymlinkTarget)
+	b = binary.BigEndian.AppendUint32(b, f.BlockSize)
+	b = appendString(b, string(f.BlocksHash))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(f.Blocks)))
+	for _, bl := range f.Blocks {
+		b = binary.BigEndian.AppendUint64(b, uint64(bl.GetOffset()))
+		b = binary.BigEndian.AppendUint32(b, uint32(bl.GetSize()))
+		b = appendString(b, string(bl.GetHash()))
+	}
+	return b
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
+}
