@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/shoalsync/shoal/crypto/identity"
 )
@@ -38,6 +39,42 @@ type Config struct {
 
 	Devices []Device `json:"devices"`
 	Folders []Folder `json:"folders"`
+
+	// Invites are the invites this device issued.
+	Invites []Invite `json:"invites,omitempty"`
+	// Joins are the invites this device is redeeming (or was refused).
+	Joins []Join `json:"joins,omitempty"`
+}
+
+// Invite is an invite this device issued. The link itself is not kept: the
+// ID identifies it when a device presents it.
+type Invite struct {
+	ID      string    `json:"id"` // 32 hex digits
+	Folder  string    `json:"folder"`
+	Access  string    `json:"access"`
+	Expires time.Time `json:"expires"`
+	Uses    int       `json:"uses,omitempty"` // 0: no limit
+	Approve bool      `json:"approve,omitempty"`
+	Granted []string  `json:"granted,omitempty"` // devices that received the key
+	Pending []Pending `json:"pending,omitempty"` // devices waiting for approval
+	Denied  []string  `json:"denied,omitempty"`
+}
+
+// Pending is a device waiting for approval under an invite.
+type Pending struct {
+	Device   string    `json:"device"`
+	Name     string    `json:"name,omitempty"`
+	Since    time.Time `json:"since"`
+	Approved bool      `json:"approved,omitempty"`
+}
+
+// Join is an invite this device is redeeming.
+type Join struct {
+	Link  string    `json:"link"` // the shoal://join/ link
+	Path  string    `json:"path"`
+	State string    `json:"state"` // connecting, pending or failed
+	Error string    `json:"error,omitempty"`
+	Since time.Time `json:"since"`
 }
 
 // Device is a remote device this agent trusts.

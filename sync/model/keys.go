@@ -110,9 +110,9 @@ func (m *Model) updateGuests() {
 // known reports whether dev is a configured device.
 func (m *Model) known(dev identity.DeviceID) bool {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	_, ok := m.mu.cfg.Device(dev.String())
-	return ok
+	m.mu.Unlock()
+	return ok || m.pendingDevice(dev)
 }
 
 // watchGuest closes a guest's session if it has not proven membership of
@@ -331,7 +331,9 @@ func (m *Model) JoinFolder(ctx context.Context, req JoinRequest) (FolderStatus, 
 	return m.joinWithSecret(sec, req)
 }
 
-func (m *Model) joinWithSecret(sec *folderkey.Secret, req JoinRequest) (FolderStatus, error) {
+// joinWithSecret adds a folder by key, shared with the devices named in
+// req.Peers and with also.
+func (m *Model) joinWithSecret(sec *folderkey.Secret, req JoinRequest, also ...identity.DeviceID) (FolderStatus, error) {
 	if sec.Access() == folderkey.Encrypted {
 		return FolderStatus{}, fmt.Errorf("%w: joining as an encrypted peer is not supported yet; use a read-write or read-only key", ErrInvalid)
 	}
@@ -375,8 +377,11 @@ func (m *Model) joinWithSecret(sec *folderkey.Secret, req JoinRequest) (FolderSt
 		fc.Mode = config.ModeReceiveOnly
 	}
 	for _, pa := range peers {
-		if !slices.Contains(fc.Devices, pa.id.String()) {
-			fc.Devices = append(fc.Devices, pa.id.String())
+		also = append(also, pa.id)
+	}
+	for _, d := range also {
+		if !slices.Contains(fc.Devices, d.String()) {
+			fc.Devices = append(fc.Devices, d.String())
 		}
 	}
 	if err := m.checkOverlap(p, ""); err != nil {

@@ -59,6 +59,8 @@ type Options struct {
 	Index   *index.Store
 	Local   identity.DeviceID
 	Version string
+	// DeviceKey signs invites; without it CreateInvite fails.
+	DeviceKey *identity.Key
 	// Keys holds folder secrets at rest; a model without one keeps them in
 	// memory (tests).
 	Keys   KeyStore

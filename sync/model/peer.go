@@ -46,6 +46,7 @@ type peer struct {
 	senders map[string]*sender          // folder ID → running index sender
 	lastCC  *wire.ClusterConfig         // the device's latest cluster config
 	access  map[string]folderkey.Access // keyed folder → level the device proved in this session
+	redeems int                         // invites the device presented in this session
 }
 
 type sender struct {
@@ -72,6 +73,7 @@ func (m *Model) Connected(c Conn) {
 		p.wg.Go(func() { m.watchGuest(p) })
 	}
 	m.sendClusterConfig(p)
+	m.redeemOnConnect(p)
 	m.wakeFolders()
 }
 
@@ -230,6 +232,10 @@ func (m *Model) Message(c Conn, msg *wire.Message) {
 			m.log.Warn("Rejected index from device", c.ID().LogAttr(), slog.Any("error", err))
 			c.Close(err.Error())
 		}
+	case *wire.Message_InviteRedeem:
+		m.handleInviteRedeem(p, pl.InviteRedeem)
+	case *wire.Message_InviteResult:
+		m.handleInviteResult(p, pl.InviteResult)
 	case *wire.Message_Ping, *wire.Message_Hello:
 	default:
 		m.log.Debug("Ignoring unexpected message", c.ID().LogAttr(), slog.String("type", fmt.Sprintf("%T", pl)))

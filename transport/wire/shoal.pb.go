@@ -181,6 +181,67 @@ func (ErrorCode) EnumDescriptor() ([]byte, []int) {
 	return file_shoal_proto_rawDescGZIP(), []int{2}
 }
 
+type InviteStatus int32
+
+const (
+	InviteStatus_INVITE_STATUS_NONE    InviteStatus = 0
+	InviteStatus_INVITE_STATUS_GRANTED InviteStatus = 1 // key holds the folder key at the invite's level
+	InviteStatus_INVITE_STATUS_PENDING InviteStatus = 2 // waiting for approval by a read-write member
+	InviteStatus_INVITE_STATUS_DENIED  InviteStatus = 3
+	InviteStatus_INVITE_STATUS_EXPIRED InviteStatus = 4
+	InviteStatus_INVITE_STATUS_USED_UP InviteStatus = 5
+	InviteStatus_INVITE_STATUS_INVALID InviteStatus = 6 // unknown, revoked or not issued by the recipient
+)
+
+// Enum value maps for InviteStatus.
+var (
+	InviteStatus_name = map[int32]string{
+		0: "INVITE_STATUS_NONE",
+		1: "INVITE_STATUS_GRANTED",
+		2: "INVITE_STATUS_PENDING",
+		3: "INVITE_STATUS_DENIED",
+		4: "INVITE_STATUS_EXPIRED",
+		5: "INVITE_STATUS_USED_UP",
+		6: "INVITE_STATUS_INVALID",
+	}
+	InviteStatus_value = map[string]int32{
+		"INVITE_STATUS_NONE":    0,
+		"INVITE_STATUS_GRANTED": 1,
+		"INVITE_STATUS_PENDING": 2,
+		"INVITE_STATUS_DENIED":  3,
+		"INVITE_STATUS_EXPIRED": 4,
+		"INVITE_STATUS_USED_UP": 5,
+		"INVITE_STATUS_INVALID": 6,
+	}
+)
+
+func (x InviteStatus) Enum() *InviteStatus {
+	p := new(InviteStatus)
+	*p = x
+	return p
+}
+
+func (x InviteStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (InviteStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_shoal_proto_enumTypes[3].Descriptor()
+}
+
+func (InviteStatus) Type() protoreflect.EnumType {
+	return &file_shoal_proto_enumTypes[3]
+}
+
+func (x InviteStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use InviteStatus.Descriptor instead.
+func (InviteStatus) EnumDescriptor() ([]byte, []int) {
+	return file_shoal_proto_rawDescGZIP(), []int{3}
+}
+
 // Message is the only top-level type on a session stream. Each is sent as one
 // frame: a 4-byte big-endian length, then this message encoded with protobuf.
 type Message struct {
@@ -194,6 +255,8 @@ type Message struct {
 	//	*Message_Response
 	//	*Message_Close
 	//	*Message_Ping
+	//	*Message_InviteRedeem
+	//	*Message_InviteResult
 	Payload       isMessage_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -299,6 +362,24 @@ func (x *Message) GetPing() *Ping {
 	return nil
 }
 
+func (x *Message) GetInviteRedeem() *InviteRedeem {
+	if x != nil {
+		if x, ok := x.Payload.(*Message_InviteRedeem); ok {
+			return x.InviteRedeem
+		}
+	}
+	return nil
+}
+
+func (x *Message) GetInviteResult() *InviteResult {
+	if x != nil {
+		if x, ok := x.Payload.(*Message_InviteResult); ok {
+			return x.InviteResult
+		}
+	}
+	return nil
+}
+
 type isMessage_Payload interface {
 	isMessage_Payload()
 }
@@ -331,6 +412,14 @@ type Message_Ping struct {
 	Ping *Ping `protobuf:"bytes,7,opt,name=ping,proto3,oneof"`
 }
 
+type Message_InviteRedeem struct {
+	InviteRedeem *InviteRedeem `protobuf:"bytes,8,opt,name=invite_redeem,json=inviteRedeem,proto3,oneof"`
+}
+
+type Message_InviteResult struct {
+	InviteResult *InviteResult `protobuf:"bytes,9,opt,name=invite_result,json=inviteResult,proto3,oneof"`
+}
+
 func (*Message_Hello) isMessage_Payload() {}
 
 func (*Message_ClusterConfig) isMessage_Payload() {}
@@ -344,6 +433,10 @@ func (*Message_Response) isMessage_Payload() {}
 func (*Message_Close) isMessage_Payload() {}
 
 func (*Message_Ping) isMessage_Payload() {}
+
+func (*Message_InviteRedeem) isMessage_Payload() {}
+
+func (*Message_InviteResult) isMessage_Payload() {}
 
 // Hello is the first message each side sends on a session.
 type Hello struct {
@@ -1290,11 +1383,143 @@ func (*Ping) Descriptor() ([]byte, []int) {
 	return file_shoal_proto_rawDescGZIP(), []int{14}
 }
 
+// InviteRedeem presents an invite (the binary payload of a shoal://join/
+// link, docs/protocol.md "Invites") to the device that issued it.
+type InviteRedeem struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Invite        []byte                 `protobuf:"bytes,1,opt,name=invite,proto3" json:"invite,omitempty"` // at most 4608 bytes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InviteRedeem) Reset() {
+	*x = InviteRedeem{}
+	mi := &file_shoal_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InviteRedeem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InviteRedeem) ProtoMessage() {}
+
+func (x *InviteRedeem) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InviteRedeem.ProtoReflect.Descriptor instead.
+func (*InviteRedeem) Descriptor() ([]byte, []int) {
+	return file_shoal_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *InviteRedeem) GetInvite() []byte {
+	if x != nil {
+		return x.Invite
+	}
+	return nil
+}
+
+// InviteResult answers an InviteRedeem. The folder key travels only here,
+// inside the encrypted session, after the invite checked out.
+type InviteResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InviteId      []byte                 `protobuf:"bytes,1,opt,name=invite_id,json=inviteId,proto3" json:"invite_id,omitempty"` // 16 bytes
+	Status        InviteStatus           `protobuf:"varint,2,opt,name=status,proto3,enum=shoal.wire.v1.InviteStatus" json:"status,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"` // for humans
+	Folder        string                 `protobuf:"bytes,4,opt,name=folder,proto3" json:"folder,omitempty"`
+	Label         string                 `protobuf:"bytes,5,opt,name=label,proto3" json:"label,omitempty"`
+	Key           string                 `protobuf:"bytes,6,opt,name=key,proto3" json:"key,omitempty"` // printable folder key, GRANTED only
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InviteResult) Reset() {
+	*x = InviteResult{}
+	mi := &file_shoal_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InviteResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InviteResult) ProtoMessage() {}
+
+func (x *InviteResult) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InviteResult.ProtoReflect.Descriptor instead.
+func (*InviteResult) Descriptor() ([]byte, []int) {
+	return file_shoal_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *InviteResult) GetInviteId() []byte {
+	if x != nil {
+		return x.InviteId
+	}
+	return nil
+}
+
+func (x *InviteResult) GetStatus() InviteStatus {
+	if x != nil {
+		return x.Status
+	}
+	return InviteStatus_INVITE_STATUS_NONE
+}
+
+func (x *InviteResult) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *InviteResult) GetFolder() string {
+	if x != nil {
+		return x.Folder
+	}
+	return ""
+}
+
+func (x *InviteResult) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *InviteResult) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
 var File_shoal_proto protoreflect.FileDescriptor
 
 const file_shoal_proto_rawDesc = "" +
 	"\n" +
-	"\vshoal.proto\x12\rshoal.wire.v1\"\xfb\x02\n" +
+	"\vshoal.proto\x12\rshoal.wire.v1\"\x83\x04\n" +
 	"\aMessage\x12,\n" +
 	"\x05hello\x18\x01 \x01(\v2\x14.shoal.wire.v1.HelloH\x00R\x05hello\x12E\n" +
 	"\x0ecluster_config\x18\x02 \x01(\v2\x1c.shoal.wire.v1.ClusterConfigH\x00R\rclusterConfig\x12,\n" +
@@ -1302,7 +1527,9 @@ const file_shoal_proto_rawDesc = "" +
 	"\arequest\x18\x04 \x01(\v2\x16.shoal.wire.v1.RequestH\x00R\arequest\x125\n" +
 	"\bresponse\x18\x05 \x01(\v2\x17.shoal.wire.v1.ResponseH\x00R\bresponse\x12,\n" +
 	"\x05close\x18\x06 \x01(\v2\x14.shoal.wire.v1.CloseH\x00R\x05close\x12)\n" +
-	"\x04ping\x18\a \x01(\v2\x13.shoal.wire.v1.PingH\x00R\x04pingB\t\n" +
+	"\x04ping\x18\a \x01(\v2\x13.shoal.wire.v1.PingH\x00R\x04ping\x12B\n" +
+	"\rinvite_redeem\x18\b \x01(\v2\x1b.shoal.wire.v1.InviteRedeemH\x00R\finviteRedeem\x12B\n" +
+	"\rinvite_result\x18\t \x01(\v2\x1b.shoal.wire.v1.InviteResultH\x00R\finviteResultB\t\n" +
 	"\apayload\"\xb1\x01\n" +
 	"\x05Hello\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x1f\n" +
@@ -1379,7 +1606,16 @@ const file_shoal_proto_rawDesc = "" +
 	"\x04code\x18\x03 \x01(\x0e2\x18.shoal.wire.v1.ErrorCodeR\x04code\"\x1f\n" +
 	"\x05Close\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"\x06\n" +
-	"\x04Ping*\\\n" +
+	"\x04Ping\"&\n" +
+	"\fInviteRedeem\x12\x16\n" +
+	"\x06invite\x18\x01 \x01(\fR\x06invite\"\xb8\x01\n" +
+	"\fInviteResult\x12\x1b\n" +
+	"\tinvite_id\x18\x01 \x01(\fR\binviteId\x123\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x1b.shoal.wire.v1.InviteStatusR\x06status\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x16\n" +
+	"\x06folder\x18\x04 \x01(\tR\x06folder\x12\x14\n" +
+	"\x05label\x18\x05 \x01(\tR\x05label\x12\x10\n" +
+	"\x03key\x18\x06 \x01(\tR\x03key*\\\n" +
 	"\x06Access\x12\x0f\n" +
 	"\vACCESS_NONE\x10\x00\x12\x14\n" +
 	"\x10ACCESS_ENCRYPTED\x10\x01\x12\x14\n" +
@@ -1394,7 +1630,15 @@ const file_shoal_proto_rawDesc = "" +
 	"\x12ERROR_CODE_GENERIC\x10\x01\x12\x1c\n" +
 	"\x18ERROR_CODE_NO_SUCH_BLOCK\x10\x02\x12\x1d\n" +
 	"\x19ERROR_CODE_NO_SUCH_FOLDER\x10\x03\x12\x13\n" +
-	"\x0fERROR_CODE_BUSY\x10\x04B+Z)github.com/shoalsync/shoal/transport/wireb\x06proto3"
+	"\x0fERROR_CODE_BUSY\x10\x04*\xc7\x01\n" +
+	"\fInviteStatus\x12\x16\n" +
+	"\x12INVITE_STATUS_NONE\x10\x00\x12\x19\n" +
+	"\x15INVITE_STATUS_GRANTED\x10\x01\x12\x19\n" +
+	"\x15INVITE_STATUS_PENDING\x10\x02\x12\x18\n" +
+	"\x14INVITE_STATUS_DENIED\x10\x03\x12\x19\n" +
+	"\x15INVITE_STATUS_EXPIRED\x10\x04\x12\x19\n" +
+	"\x15INVITE_STATUS_USED_UP\x10\x05\x12\x19\n" +
+	"\x15INVITE_STATUS_INVALID\x10\x06B+Z)github.com/shoalsync/shoal/transport/wireb\x06proto3"
 
 var (
 	file_shoal_proto_rawDescOnce sync.Once
@@ -1408,51 +1652,57 @@ func file_shoal_proto_rawDescGZIP() []byte {
 	return file_shoal_proto_rawDescData
 }
 
-var file_shoal_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_shoal_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_shoal_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_shoal_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_shoal_proto_goTypes = []any{
 	(Access)(0),           // 0: shoal.wire.v1.Access
 	(FileType)(0),         // 1: shoal.wire.v1.FileType
 	(ErrorCode)(0),        // 2: shoal.wire.v1.ErrorCode
-	(*Message)(nil),       // 3: shoal.wire.v1.Message
-	(*Hello)(nil),         // 4: shoal.wire.v1.Hello
-	(*ClusterConfig)(nil), // 5: shoal.wire.v1.ClusterConfig
-	(*Folder)(nil),        // 6: shoal.wire.v1.Folder
-	(*Proof)(nil),         // 7: shoal.wire.v1.Proof
-	(*FolderDevice)(nil),  // 8: shoal.wire.v1.FolderDevice
-	(*Index)(nil),         // 9: shoal.wire.v1.Index
-	(*FileInfo)(nil),      // 10: shoal.wire.v1.FileInfo
-	(*Vector)(nil),        // 11: shoal.wire.v1.Vector
-	(*Counter)(nil),       // 12: shoal.wire.v1.Counter
-	(*BlockInfo)(nil),     // 13: shoal.wire.v1.BlockInfo
-	(*Request)(nil),       // 14: shoal.wire.v1.Request
-	(*Response)(nil),      // 15: shoal.wire.v1.Response
-	(*Close)(nil),         // 16: shoal.wire.v1.Close
-	(*Ping)(nil),          // 17: shoal.wire.v1.Ping
+	(InviteStatus)(0),     // 3: shoal.wire.v1.InviteStatus
+	(*Message)(nil),       // 4: shoal.wire.v1.Message
+	(*Hello)(nil),         // 5: shoal.wire.v1.Hello
+	(*ClusterConfig)(nil), // 6: shoal.wire.v1.ClusterConfig
+	(*Folder)(nil),        // 7: shoal.wire.v1.Folder
+	(*Proof)(nil),         // 8: shoal.wire.v1.Proof
+	(*FolderDevice)(nil),  // 9: shoal.wire.v1.FolderDevice
+	(*Index)(nil),         // 10: shoal.wire.v1.Index
+	(*FileInfo)(nil),      // 11: shoal.wire.v1.FileInfo
+	(*Vector)(nil),        // 12: shoal.wire.v1.Vector
+	(*Counter)(nil),       // 13: shoal.wire.v1.Counter
+	(*BlockInfo)(nil),     // 14: shoal.wire.v1.BlockInfo
+	(*Request)(nil),       // 15: shoal.wire.v1.Request
+	(*Response)(nil),      // 16: shoal.wire.v1.Response
+	(*Close)(nil),         // 17: shoal.wire.v1.Close
+	(*Ping)(nil),          // 18: shoal.wire.v1.Ping
+	(*InviteRedeem)(nil),  // 19: shoal.wire.v1.InviteRedeem
+	(*InviteResult)(nil),  // 20: shoal.wire.v1.InviteResult
 }
 var file_shoal_proto_depIdxs = []int32{
-	4,  // 0: shoal.wire.v1.Message.hello:type_name -> shoal.wire.v1.Hello
-	5,  // 1: shoal.wire.v1.Message.cluster_config:type_name -> shoal.wire.v1.ClusterConfig
-	9,  // 2: shoal.wire.v1.Message.index:type_name -> shoal.wire.v1.Index
-	14, // 3: shoal.wire.v1.Message.request:type_name -> shoal.wire.v1.Request
-	15, // 4: shoal.wire.v1.Message.response:type_name -> shoal.wire.v1.Response
-	16, // 5: shoal.wire.v1.Message.close:type_name -> shoal.wire.v1.Close
-	17, // 6: shoal.wire.v1.Message.ping:type_name -> shoal.wire.v1.Ping
-	6,  // 7: shoal.wire.v1.ClusterConfig.folders:type_name -> shoal.wire.v1.Folder
-	8,  // 8: shoal.wire.v1.Folder.devices:type_name -> shoal.wire.v1.FolderDevice
-	7,  // 9: shoal.wire.v1.Folder.proofs:type_name -> shoal.wire.v1.Proof
-	0,  // 10: shoal.wire.v1.Proof.access:type_name -> shoal.wire.v1.Access
-	10, // 11: shoal.wire.v1.Index.files:type_name -> shoal.wire.v1.FileInfo
-	1,  // 12: shoal.wire.v1.FileInfo.type:type_name -> shoal.wire.v1.FileType
-	11, // 13: shoal.wire.v1.FileInfo.version:type_name -> shoal.wire.v1.Vector
-	13, // 14: shoal.wire.v1.FileInfo.blocks:type_name -> shoal.wire.v1.BlockInfo
-	12, // 15: shoal.wire.v1.Vector.counters:type_name -> shoal.wire.v1.Counter
-	2,  // 16: shoal.wire.v1.Response.code:type_name -> shoal.wire.v1.ErrorCode
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	5,  // 0: shoal.wire.v1.Message.hello:type_name -> shoal.wire.v1.Hello
+	6,  // 1: shoal.wire.v1.Message.cluster_config:type_name -> shoal.wire.v1.ClusterConfig
+	10, // 2: shoal.wire.v1.Message.index:type_name -> shoal.wire.v1.Index
+	15, // 3: shoal.wire.v1.Message.request:type_name -> shoal.wire.v1.Request
+	16, // 4: shoal.wire.v1.Message.response:type_name -> shoal.wire.v1.Response
+	17, // 5: shoal.wire.v1.Message.close:type_name -> shoal.wire.v1.Close
+	18, // 6: shoal.wire.v1.Message.ping:type_name -> shoal.wire.v1.Ping
+	19, // 7: shoal.wire.v1.Message.invite_redeem:type_name -> shoal.wire.v1.InviteRedeem
+	20, // 8: shoal.wire.v1.Message.invite_result:type_name -> shoal.wire.v1.InviteResult
+	7,  // 9: shoal.wire.v1.ClusterConfig.folders:type_name -> shoal.wire.v1.Folder
+	9,  // 10: shoal.wire.v1.Folder.devices:type_name -> shoal.wire.v1.FolderDevice
+	8,  // 11: shoal.wire.v1.Folder.proofs:type_name -> shoal.wire.v1.Proof
+	0,  // 12: shoal.wire.v1.Proof.access:type_name -> shoal.wire.v1.Access
+	11, // 13: shoal.wire.v1.Index.files:type_name -> shoal.wire.v1.FileInfo
+	1,  // 14: shoal.wire.v1.FileInfo.type:type_name -> shoal.wire.v1.FileType
+	12, // 15: shoal.wire.v1.FileInfo.version:type_name -> shoal.wire.v1.Vector
+	14, // 16: shoal.wire.v1.FileInfo.blocks:type_name -> shoal.wire.v1.BlockInfo
+	13, // 17: shoal.wire.v1.Vector.counters:type_name -> shoal.wire.v1.Counter
+	2,  // 18: shoal.wire.v1.Response.code:type_name -> shoal.wire.v1.ErrorCode
+	3,  // 19: shoal.wire.v1.InviteResult.status:type_name -> shoal.wire.v1.InviteStatus
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_shoal_proto_init() }
@@ -1468,14 +1718,16 @@ func file_shoal_proto_init() {
 		(*Message_Response)(nil),
 		(*Message_Close)(nil),
 		(*Message_Ping)(nil),
+		(*Message_InviteRedeem)(nil),
+		(*Message_InviteResult)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_proto_rawDesc), len(file_shoal_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   15,
+			NumEnums:      4,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -65,6 +65,10 @@ func Validate(m *Message) error {
 		return ValidateResponse(p.Response)
 	case *Message_Close:
 		return ValidateClose(p.Close)
+	case *Message_InviteRedeem:
+		return ValidateInviteRedeem(p.InviteRedeem)
+	case *Message_InviteResult:
+		return ValidateInviteResult(p.InviteResult)
 	case *Message_Ping:
 		if p.Ping == nil {
 			return invalid("empty ping payload")
@@ -326,6 +330,57 @@ func ValidateClose(c *Close) error {
 	}
 	if !utf8.ValidString(c.Reason) {
 		return invalid("close reason %s is not valid UTF-8", quote(c.Reason))
+	}
+	return nil
+}
+
+// MaxInviteLen bounds InviteRedeem.invite; MaxKeyLen bounds InviteResult.key.
+const (
+	MaxInviteLen = 4608
+	MaxKeyLen    = 512
+)
+
+// ValidateInviteRedeem checks an InviteRedeem's size; the invite itself is
+// decoded and checked by its issuer.
+func ValidateInviteRedeem(r *InviteRedeem) error {
+	if r == nil {
+		return invalid("missing invite redeem")
+	}
+	if len(r.Invite) == 0 || len(r.Invite) > MaxInviteLen {
+		return invalid("invite of %d bytes (want 1-%d)", len(r.Invite), MaxInviteLen)
+	}
+	return nil
+}
+
+// ValidateInviteResult checks an InviteResult.
+func ValidateInviteResult(r *InviteResult) error {
+	if r == nil {
+		return invalid("missing invite result")
+	}
+	if len(r.InviteId) != 16 {
+		return invalid("invite ID of %d bytes, want 16", len(r.InviteId))
+	}
+	if r.Status < InviteStatus_INVITE_STATUS_GRANTED || r.Status > InviteStatus_INVITE_STATUS_INVALID {
+		return invalid("unknown invite status %d", int32(r.Status))
+	}
+	if err := validText("invite reason", r.Reason, MaxCloseReasonLen); err != nil {
+		return err
+	}
+	if err := validText("folder label", r.Label, MaxFolderLabelLen); err != nil {
+		return err
+	}
+	if err := validText("folder key", r.Key, MaxKeyLen); err != nil {
+		return err
+	}
+	if r.Status == InviteStatus_INVITE_STATUS_GRANTED {
+		if err := ValidFolderID(r.Folder); err != nil {
+			return err
+		}
+		if r.Key == "" {
+			return invalid("granted invite without a key")
+		}
+	} else if r.Key != "" {
+		return invalid("invite result %v carries a key", r.Status)
 	}
 	return nil
 }

@@ -179,7 +179,7 @@ func Start(ctx context.Context, o Options) (a *Agent, err error) {
 		return nil, fmt.Errorf("opening index: %w", err)
 	}
 	a.model, err = model.New(model.Options{
-		Home: o.Home, Config: cfg, Index: a.idx, Local: key.ID(), Version: o.Version, Keys: keys,
+		Home: o.Home, Config: cfg, Index: a.idx, Local: key.ID(), Version: o.Version, Keys: keys, DeviceKey: key,
 		Logger: o.Logger, Debounce: o.Debounce, RetryInterval: o.RetryInterval, GuestTimeout: o.GuestTimeout,
 		WindowsNames: o.Model.WindowsNames, CaseInsensitive: o.Model.CaseInsensitive, WriteFault: o.Model.WriteFault,
 		ForgeRecord: o.Model.ForgeRecord,

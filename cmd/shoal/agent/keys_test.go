@@ -207,3 +207,159 @@ func TestWrongKeyGetsNothing(t *testing.T) {
 		}
 	}
 }
+
+// invite makes an invite to ta's keyed folder.
+func makeInvite(t *testing.T, ta *testAgent, req model.InviteRequest) model.Invite {
+	t.Helper()
+	inv, err := ta.Model().CreateInvite(context.Background(), ta.fid, req)
+	if err != nil {
+		t.Fatalf("%s: making invite: %v", ta.name, err)
+	}
+	return inv
+}
+
+// joinState waits until ta's join of the invite reaches state.
+func joinState(t *testing.T, ta *testAgent, inviteID, state string) model.JoinStatus {
+	t.Helper()
+	var out model.JoinStatus
+	testutil.Eventually(t, 30*time.Second, func() error {
+		js, err := ta.Model().Joins(context.Background())
+		if err != nil {
+			return err
+		}
+		for _, j := range js {
+			if j.InviteID == inviteID {
+				out = j
+				if j.State == state {
+					return nil
+				}
+				return fmt.Errorf("%s: join is %s (%s), want %s", ta.name, j.State, j.Error, state)
+			}
+		}
+		return fmt.Errorf("%s: no join for invite %s", ta.name, inviteID)
+	})
+	return out
+}
+
+// TestInviteLinkAlone: the invited device knows nothing but the link; it
+// joins at the invite's level and the folder syncs both ways.
+func TestInviteLinkAlone(t *testing.T) {
+	a := startAgent(t, "inviter")
+	b := startAgent(t, "guest")
+	a.write("photos/beach.jpg", "sand and sea")
+	keyedFolder(t, a)
+	inv := makeInvite(t, a, model.InviteRequest{Access: "rw", Uses: 1})
+	if !strings.HasPrefix(inv.Link, "shoal://join/") || !strings.HasPrefix(inv.ChatForm, "SHOAL-") {
+		t.Fatalf("invite forms: %q, %q", inv.Link, inv.ChatForm)
+	}
+	if strings.Contains(inv.Link, "shoal-rw-") {
+		t.Fatal("the link carries the folder key")
+	}
+	js, err := b.Model().JoinInvite(context.Background(), model.JoinInviteRequest{Link: inv.ChatForm, Path: b.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	joinState(t, b, js.InviteID, model.JoinJoined)
+	b.fid = js.Folder
+	testutil.Eventually(t, 30*time.Second, func() error { return fileIs(b, "photos/beach.jpg", "sand and sea") })
+	b.write("from-guest.txt", "thanks")
+	testutil.Eventually(t, 30*time.Second, func() error { return fileIs(a, "from-guest.txt", "thanks") })
+
+	// Used up: a second device with the same link is refused.
+	c := startAgent(t, "late")
+	js2, err := c.Model().JoinInvite(context.Background(), model.JoinInviteRequest{Link: inv.Link, Path: c.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := joinState(t, c, js2.InviteID, model.JoinFailed)
+	if !strings.Contains(got.Error, "used") {
+		t.Fatalf("used-up invite failed with %q", got.Error)
+	}
+	if _, err := os.Stat(filepath.Join(c.dir, "photos")); !os.IsNotExist(err) {
+		t.Fatalf("a refused device got files: %v", err)
+	}
+}
+
+// TestInviteApproval: with approval required, the device waits in the
+// pending list; a denied device is refused, an approved one joins.
+func TestInviteApproval(t *testing.T) {
+	a := startAgent(t, "admin")
+	b := startAgent(t, "laptop")
+	d := startAgent(t, "stranger")
+	a.write("plan.txt", "the plan")
+	keyedFolder(t, a)
+	inv := makeInvite(t, a, model.InviteRequest{Access: "ro", Approve: true})
+	ctx := context.Background()
+	jb, err := b.Model().JoinInvite(ctx, model.JoinInviteRequest{Link: inv.Link, Path: b.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jd, err := d.Model().JoinInvite(ctx, model.JoinInviteRequest{Link: inv.Link, Path: d.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	joinState(t, b, jb.InviteID, model.JoinPending)
+	joinState(t, d, jd.InviteID, model.JoinPending)
+	pend, err := a.Model().Pending(ctx)
+	if err != nil || len(pend) != 2 {
+		t.Fatalf("pending = %+v, %v; want both devices", pend, err)
+	}
+	if _, err := os.Stat(filepath.Join(b.dir, "plan.txt")); !os.IsNotExist(err) {
+		t.Fatal("a pending device got files")
+	}
+	if err := a.Model().Deny(ctx, d.ID().String(), model.DecideRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Model().Approve(ctx, b.ID().String(), model.DecideRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	joinState(t, b, jb.InviteID, model.JoinJoined)
+	b.fid = jb.Folder
+	testutil.Eventually(t, 30*time.Second, func() error { return fileIs(b, "plan.txt", "the plan") })
+	if st := b.folder(); st.Mode != "receive-only" {
+		t.Fatalf("read-only invite gave mode %s", st.Mode)
+	}
+	got := joinState(t, d, jd.InviteID, model.JoinFailed)
+	if !strings.Contains(got.Error, "turned") {
+		t.Fatalf("denied device's error: %q", got.Error)
+	}
+	if pend, _ := a.Model().Pending(ctx); len(pend) != 0 {
+		t.Fatalf("still pending after deciding: %+v", pend)
+	}
+}
+
+// TestBadInviteLinks: garbled, tampered and expired links get clear errors
+// before anything is contacted.
+func TestBadInviteLinks(t *testing.T) {
+	a := startAgent(t, "a")
+	b := startAgent(t, "b")
+	keyedFolder(t, a)
+	inv := makeInvite(t, a, model.InviteRequest{ExpiresSeconds: 1})
+	ctx := context.Background()
+	body := strings.TrimPrefix(inv.Link, "shoal://join/")
+	flip := func(s string, i int) string {
+		c := byte('a')
+		if s[i] == 'a' {
+			c = 'b'
+		}
+		return s[:i] + string(c) + s[i+1:]
+	}
+	cases := map[string]string{
+		"garbled":    "shoal://join/" + flip(body, len(body)/2),
+		"cut short":  inv.Link[:len(inv.Link)-10],
+		"not a link": "hello there",
+	}
+	for name, link := range cases {
+		_, err := b.Model().JoinInvite(ctx, model.JoinInviteRequest{Link: link, Path: b.dir})
+		if err == nil || !strings.Contains(err.Error(), "garbled") {
+			t.Errorf("%s link: error %v, want a garbled-link error", name, err)
+		}
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		_, err := b.Model().JoinInvite(ctx, model.JoinInviteRequest{Link: inv.Link, Path: b.dir})
+		if err == nil || !strings.Contains(err.Error(), "expired") {
+			return fmt.Errorf("expired link: error %v", err)
+		}
+		return nil
+	})
+}
