@@ -112,6 +112,14 @@ func sampleMessages() map[string]*Message {
 		}}},
 		"close": {Payload: &Message_Close{Close: &Close{Reason: "shutting down"}}},
 		"ping":  {Payload: &Message_Ping{Ping: &Ping{}}},
+		"inviteRedeem": {Payload: &Message_InviteRedeem{InviteRedeem: &InviteRedeem{Invite: bytes.Repeat([]byte{9}, 200)}}},
+		"inviteGranted": {Payload: &Message_InviteResult{InviteResult: &InviteResult{
+			InviteId: bytes.Repeat([]byte{3}, 16), Status: InviteStatus_INVITE_STATUS_GRANTED,
+			Folder: "6jqaw2e5n6evzcpi3uidsq5tv27jx24y", Label: "Photos", Key: "shoal-ro-abc",
+		}}},
+		"invitePending": {Payload: &Message_InviteResult{InviteResult: &InviteResult{
+			InviteId: bytes.Repeat([]byte{3}, 16), Status: InviteStatus_INVITE_STATUS_PENDING, Reason: "waiting",
+		}}},
 	}
 }
 

@@ -331,3 +331,58 @@ type ModelSeams struct {
 	WriteFault      func(folder, name string) error
 	ForgeRecord     func(folder string, fi *wire.FileInfo)
 }
+
+// SetPassphrase protects the key store in home with a new passphrase (or
+// removes the protection when next is empty). current unlocks a store that
+// is protected now. With a passphrase the device key moves into the store,
+// so a copy of the home without the passphrase holds no usable secret.
+// The agent must not be running: it keeps its own copy of the store.
+func SetPassphrase(home string, current, next []byte) error {
+	ks, key, err := OpenKeys(home, current)
+	if err != nil {
+		return err
+	}
+	if len(next) == 0 {
+		if !ks.Protected() {
+			return nil
+		}
+		// Put the device key back in its file before unsealing, so a
+		// crash in between leaves it in at least one place.
+		if _, err := os.Stat(filepath.Join(home, identity.KeyFile)); errors.Is(err, fs.ErrNotExist) {
+			if err := writeKeyFile(home, key); err != nil {
+				return err
+			}
+		}
+		if err := ks.SetPassphrase(nil); err != nil {
+			return fmt.Errorf("removing the passphrase: %w", err)
+		}
+		return ks.Delete(keystore.DeviceKeyName)
+	}
+	if err := ks.SetPassphrase(next); err != nil {
+		return fmt.Errorf("setting the passphrase: %w", err)
+	}
+	if err := keystore.MigrateDeviceKey(home, ks); err != nil {
+		return err
+	}
+	return nil
+}
+
+// writeKeyFile writes the device key to HOME/device.key (0600, fsynced).
+func writeKeyFile(home string, key *identity.Key) error {
+	path := filepath.Join(home, identity.KeyFile)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("writing device key: %w", err)
+	}
+	seed := key.Seed()
+	defer clear(seed)
+	if _, err := f.Write(seed); err != nil {
+		f.Close()
+		return fmt.Errorf("writing device key: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("writing device key: %w", err)
+	}
+	return f.Close()
+}

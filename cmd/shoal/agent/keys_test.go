@@ -363,3 +363,79 @@ func TestBadInviteLinks(t *testing.T) {
 		return nil
 	})
 }
+
+// TestKeysAtRest: keys live in the home with mode 0600; with a passphrase
+// the home holds neither the device key nor a folder key in the clear, the
+// agent does not start without the passphrase, and with it it is the same
+// device holding the same folder.
+func TestKeysAtRest(t *testing.T) {
+	a := startAgent(t, "laptop")
+	keys := keyedFolder(t, a)
+	id, fid, home := a.ID(), a.fid, a.home
+	for _, name := range []string{"device.key", "keys.json", "config.json"} {
+		fi, err := os.Stat(filepath.Join(home, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", name, fi.Mode().Perm())
+		}
+	}
+	a.stop()
+
+	pass := []byte("correct horse battery staple")
+	if err := SetPassphrase(home, nil, pass); err != nil {
+		t.Fatal(err)
+	}
+	err := filepath.WalkDir(home, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		for _, k := range []string{keys.ReadWrite, keys.ReadOnly, keys.Encrypted} {
+			if strings.Contains(string(b), k) {
+				t.Errorf("%s holds a folder key in the clear", p)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(home, "device.key")); !os.IsNotExist(err) {
+		t.Fatalf("device.key still exists after protecting the store: %v", err)
+	}
+
+	if _, err := Start(context.Background(), Options{Home: home, NoDefaultFolder: true, Listen: []string{"quic://127.0.0.1:0"}, Admin: "127.0.0.1:0"}); err == nil || !strings.Contains(err.Error(), "passphrase") {
+		t.Fatalf("start without the passphrase: %v, want a passphrase error", err)
+	}
+	if _, err := Start(context.Background(), Options{Home: home, NoDefaultFolder: true, Passphrase: []byte("wrong"), Listen: []string{"quic://127.0.0.1:0"}, Admin: "127.0.0.1:0"}); err == nil || !strings.Contains(err.Error(), "passphrase") {
+		t.Fatalf("start with a wrong passphrase: %v, want a passphrase error", err)
+	}
+	a.tweak = func(o *Options) { o.Passphrase = pass }
+	a.start()
+	if a.ID() != id {
+		t.Fatalf("device ID changed from %s to %s", id.Short(), a.ID().Short())
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		got, err := a.Model().FolderKeys(context.Background(), fid)
+		if err != nil || got != keys {
+			return fmt.Errorf("folder keys after unlocking: %+v, %v", got, err)
+		}
+		return nil
+	})
+	a.stop()
+
+	// Removing the passphrase puts the device key back in its file.
+	if err := SetPassphrase(home, pass, nil); err != nil {
+		t.Fatal(err)
+	}
+	a.tweak = nil
+	a.start()
+	if a.ID() != id {
+		t.Fatalf("device ID changed after removing the passphrase")
+	}
+}
