@@ -162,6 +162,10 @@ func (m *Model) sendInviteResult(p *peer, res *wire.InviteResult) {
 }
 
 func (m *Model) redeem(p *peer, payload []byte) *wire.InviteResult {
+	// One decision at a time: the checks below read the issued invites
+	// and the writes depend on them (use limits, pending caps).
+	m.inviteMu.Lock()
+	defer m.inviteMu.Unlock()
 	dev := p.conn.ID()
 	res := &wire.InviteResult{InviteId: make([]byte, 16)}
 	refuse := func(st wire.InviteStatus, format string, args ...any) *wire.InviteResult {
@@ -264,7 +268,11 @@ func (m *Model) editInvite(id string, fn func(c *config.Invite) error) error {
 // pendingDevice reports whether dev waits for approval (so its guest
 // session is kept open).
 func (m *Model) pendingDevice(dev identity.DeviceID) bool {
+	now := time.Now()
 	for _, ci := range m.config().Invites {
+		if !now.Before(ci.Expires) {
+			continue
+		}
 		for _, pd := range ci.Pending {
 			if pd.Device == dev.String() {
 				return true
@@ -313,6 +321,8 @@ func (m *Model) decide(deviceID string, req DecideRequest, approve bool) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
+	m.inviteMu.Lock()
+	defer m.inviteMu.Unlock()
 	ds := dev.String()
 	var hits []config.Invite
 	for _, ci := range m.config().Invites {
@@ -323,10 +333,14 @@ func (m *Model) decide(deviceID string, req DecideRequest, approve bool) error {
 			hits = append(hits, ci)
 		}
 	}
+	folders := map[string]bool{}
+	for _, ci := range hits {
+		folders[ci.Folder] = true
+	}
 	switch {
 	case len(hits) == 0:
 		return fmt.Errorf("%w: device %s is not waiting for approval", ErrNotFound, dev.Short())
-	case len(hits) > 1 && hits[0].Folder != hits[len(hits)-1].Folder:
+	case len(folders) > 1:
 		return fmt.Errorf("%w: device %s waits for several folders; name one", ErrInvalid, dev.Short())
 	}
 	for _, ci := range hits {
@@ -336,6 +350,9 @@ func (m *Model) decide(deviceID string, req DecideRequest, approve bool) error {
 			}
 			if ci.Uses > 0 && len(ci.Granted) >= ci.Uses {
 				return fmt.Errorf("%w: the invite was for %d device(s) and has been used", ErrInvalid, ci.Uses)
+			}
+			if !time.Now().Before(ci.Expires) {
+				return fmt.Errorf("%w: the invite expired on %s; make a new one", ErrInvalid, ci.Expires.UTC().Format(time.RFC1123))
 			}
 		}
 		if err := m.editInvite(ci.ID, func(c *config.Invite) error {
@@ -366,6 +383,9 @@ func (m *Model) decide(deviceID string, req DecideRequest, approve bool) error {
 			if !approve {
 				res.Status, res.Reason = wire.InviteStatus_INVITE_STATUS_DENIED, "a member of the folder turned this device away"
 				m.sendInviteResult(p, res)
+				if !m.configured(dev) {
+					p.conn.Close("denied")
+				}
 				continue
 			}
 			f := m.folderByID(ci.Folder)

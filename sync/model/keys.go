@@ -107,26 +107,43 @@ func (m *Model) updateGuests() {
 	}
 }
 
-// known reports whether dev is a configured device.
-func (m *Model) known(dev identity.DeviceID) bool {
+// configured reports whether dev is a configured device.
+func (m *Model) configured(dev identity.DeviceID) bool {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	_, ok := m.mu.cfg.Device(dev.String())
-	m.mu.Unlock()
-	return ok || m.pendingDevice(dev)
+	return ok
 }
 
-// watchGuest closes a guest's session if it has not proven membership of
-// a folder within Options.GuestTimeout.
+// maxPendingSession is how long a guest waiting for approval keeps its
+// session; it then reconnects and presents its invite again, so a pending
+// device cannot hold a guest slot for good.
+const maxPendingSession = 10 * time.Minute
+
+// watchGuest watches the session of a device outside the configuration:
+// it is closed when it has proven no folder key within
+// Options.GuestTimeout, or, while it waits for approval, after
+// maxPendingSession.
 func (m *Model) watchGuest(p *peer) {
-	t := time.NewTimer(m.opts.GuestTimeout)
+	start := time.Now()
+	t := time.NewTicker(m.opts.GuestTimeout)
 	defer t.Stop()
-	select {
-	case <-t.C:
-		if !m.known(p.conn.ID()) {
-			m.log.Info("Closing session with unknown device: it proved no folder key", p.conn.ID().LogAttr())
-			p.conn.Close("no folder in common")
+	for {
+		select {
+		case <-t.C:
+		case <-p.ctx.Done():
+			return
 		}
-	case <-p.ctx.Done():
+		dev := p.conn.ID()
+		switch {
+		case m.configured(dev):
+			return
+		case m.pendingDevice(dev) && time.Since(start) < maxPendingSession:
+			continue
+		}
+		m.log.Info("Closing session with unknown device: it proved no folder key", dev.LogAttr())
+		p.conn.Close("no folder in common")
+		return
 	}
 }
 

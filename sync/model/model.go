@@ -115,7 +115,8 @@ type Model struct {
 		shortIDs  map[uint64]identity.DeviceID
 		ctx       context.Context // set by Serve; folders started later use it
 	}
-	wg sync.WaitGroup // folder runners and peers
+	wg       sync.WaitGroup // folder runners and peers
+	inviteMu sync.Mutex     // serializes invite decisions (redeem, approve, deny)
 }
 
 // New returns a Model. Call Serve to run it.

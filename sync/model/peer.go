@@ -69,7 +69,7 @@ func (m *Model) Connected(c Conn) {
 	m.mu.conns[c.ID()] = p
 	m.mu.Unlock()
 	m.log.Debug("Device connected", c.ID().LogAttr(), slog.String("addr", c.Info().Address), slog.String("transport", c.Info().Transport))
-	if !m.known(c.ID()) {
+	if !m.configured(c.ID()) {
 		p.wg.Go(func() { m.watchGuest(p) })
 	}
 	m.sendClusterConfig(p)
@@ -258,7 +258,17 @@ func (m *Model) handleClusterConfig(p *peer, cc *wire.ClusterConfig, onlyMissing
 		a := m.verifiedAccess(p, f.secret, wf.Proofs)
 		p.setAccess(f.id, a)
 		if a == 0 {
-			m.log.Warn("Device offers a keyed folder without a valid proof of its key", dev.LogAttr(), slog.String("folder", f.id))
+			level := slog.LevelWarn
+			if !m.configured(dev) {
+				level = slog.LevelDebug // a guest: do not let it fill the log
+			}
+			m.log.Log(context.Background(), level, "Device offers a keyed folder without a valid proof of its key", dev.LogAttr(), slog.String("folder", f.id))
+			continue
+		}
+		if a < folderkey.ReadOnly {
+			// Encrypted peers are not supported yet: such a device is
+			// not made a member.
+			m.log.Debug("Device proved only the encrypted-peer key; not supported yet", dev.LogAttr(), slog.String("folder", f.id))
 			continue
 		}
 		if !f.sharedWith(dev) && !onlyMissing {
@@ -297,9 +307,11 @@ func (m *Model) handleClusterConfig(p *peer, cc *wire.ClusterConfig, onlyMissing
 		}
 		m.startIndexSender(p, f, from, reset)
 	}
-	for id := range offered {
-		if m.folderByID(id) == nil {
-			m.log.Info("Device offers a folder this device does not have", dev.LogAttr(), slog.String("folder", id))
+	if m.configured(dev) {
+		for id := range offered {
+			if m.folderByID(id) == nil {
+				m.log.Info("Device offers a folder this device does not have", dev.LogAttr(), slog.String("folder", id))
+			}
 		}
 	}
 }

@@ -70,11 +70,12 @@ func Init(home, name string, noDefaultFolder bool) (identity.DeviceID, error) {
 		return "", fmt.Errorf("creating home %s: %w", home, err)
 	}
 	var key *identity.Key
-	if _, err := os.Stat(filepath.Join(home, keystore.SealedFile)); err == nil {
-		// The device key lives in the passphrase-protected key store.
-		key = nil
-	} else if key, _, err = identity.LoadOrCreate(home); err != nil {
+	if inStore, err := deviceKeyInStore(home); err != nil {
 		return "", err
+	} else if !inStore {
+		if key, _, err = identity.LoadOrCreate(home); err != nil {
+			return "", err
+		}
 	}
 	if config.Exists(home) {
 		if _, err := config.Load(home); err != nil {
@@ -102,6 +103,23 @@ func Init(home, name string, noDefaultFolder bool) (identity.DeviceID, error) {
 	return key.ID(), nil
 }
 
+// deviceKeyInStore reports whether the device key lives in the key store
+// (always so for a sealed store), so that no new key is ever made over it.
+func deviceKeyInStore(home string) (bool, error) {
+	if _, err := os.Stat(filepath.Join(home, keystore.SealedFile)); err == nil {
+		return true, nil
+	}
+	if _, err := os.Stat(filepath.Join(home, keystore.PlainFile)); err != nil {
+		return false, nil
+	}
+	ks, err := keystore.Open(home, nil)
+	if err != nil {
+		return false, fmt.Errorf("opening key store: %w", err)
+	}
+	_, ok, err := keystore.DeviceSeed(ks)
+	return ok, err
+}
+
 // OpenKeys opens the agent's key store and reads the device key: from the
 // store when it is protected by a passphrase (the key moved there when the
 // passphrase was set), from HOME/device.key otherwise.
@@ -110,16 +128,14 @@ func OpenKeys(home string, passphrase []byte) (*keystore.Store, *identity.Key, e
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening key store: %w", err)
 	}
-	if ks.Protected() {
-		seed, ok, err := keystore.DeviceSeed(ks)
-		if err != nil {
-			return nil, nil, err
-		}
-		if ok {
-			key, err := identity.FromSeed(seed)
-			clear(seed)
-			return ks, key, err
-		}
+	seed, ok, err := keystore.DeviceSeed(ks)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ok {
+		key, err := identity.FromSeed(seed)
+		clear(seed)
+		return ks, key, err
 	}
 	key, err := identity.Load(home)
 	if err != nil {
