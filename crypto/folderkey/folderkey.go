@@ -166,6 +166,7 @@ type Secret struct {
 // (the "%!s(*T=&{…})" form); the second pointer prints as an address.
 type material struct {
 	access    Access
+	epoch     uint32 // 0 for the folder's first secrets; Rotate adds one
 	folderID  string
 	writerPub ed25519.PublicKey
 	sec       *privateParts
@@ -240,6 +241,45 @@ func build(a Access, secret []byte, pub ed25519.PublicKey) (*Secret, error) {
 
 func bytesClone(b []byte) []byte { return append([]byte(nil), b...) }
 
+// epochSuffixSize is what a printable key of a later epoch carries after
+// its payload: the epoch (4 bytes, big-endian) and the raw folder ID.
+const epochSuffixSize = 4 + folderIDSize
+
+// Rotate returns the read-write secret of the folder's next key epoch: new
+// random secrets (so no key of an earlier epoch derives them) for the same
+// folder ID. Removing a member moves a folder to a new epoch. The folder ID
+// of a later epoch is carried, not derived: its printable keys hold it.
+func (s *Secret) Rotate() (*Secret, error) {
+	m := s.mat()
+	if m == nil || m.access != ReadWrite {
+		return nil, ErrNotWriter
+	}
+	next, err := Generate()
+	if err != nil {
+		return nil, err
+	}
+	next.m.epoch = m.epoch + 1
+	next.m.folderID = m.folderID
+	return next, nil
+}
+
+// Epoch returns the key epoch: 0 for the secrets the folder was created
+// with, one more after each Rotate.
+func (s *Secret) Epoch() uint32 {
+	if m := s.mat(); m != nil {
+		return m.epoch
+	}
+	return 0
+}
+
+// withEpoch sets the epoch and carried folder ID of a freshly built secret.
+func (s *Secret) withEpoch(epoch uint32, folderID string) *Secret {
+	if epoch > 0 {
+		s.m.epoch, s.m.folderID = epoch, folderID
+	}
+	return s
+}
+
 func (s *Secret) mat() *material {
 	if s == nil {
 		return nil
@@ -284,7 +324,11 @@ func (s *Secret) Downgrade(a Access) (*Secret, error) {
 	if a == m.access {
 		return s, nil
 	}
-	return build(a, m.sec.levels[a], m.writerPub)
+	d, err := build(a, m.sec.levels[a], m.writerPub)
+	if err != nil {
+		return nil, err
+	}
+	return d.withEpoch(m.epoch, m.folderID), nil
 }
 
 // Key returns the printable key of level a, if s holds it.
@@ -296,6 +340,14 @@ func (s *Secret) Key(a Access) (string, bool) {
 	payload := bytesClone(m.sec.levels[a])
 	if a != ReadWrite {
 		payload = append(payload, m.writerPub...)
+	}
+	if m.epoch > 0 {
+		id, err := b32.DecodeString(m.folderID)
+		if err != nil || len(id) != folderIDSize {
+			return "", false
+		}
+		payload = binary.BigEndian.AppendUint32(payload, m.epoch)
+		payload = append(payload, id...)
 	}
 	return encodeKey(a, payload), true
 }
@@ -391,6 +443,9 @@ func Parse(s string) (*Secret, error) {
 	}
 	body = strings.ReplaceAll(body, "0", "o")
 	want := b32.EncodedLen(payloadSize(a) + checksumSize)
+	if len(body) == b32.EncodedLen(payloadSize(a)+epochSuffixSize+checksumSize) {
+		want = len(body) // a key of a later epoch
+	}
 	switch {
 	case len(body) < want:
 		return nil, fmt.Errorf("%w: %s key is too short: %d characters after %s, want %d (was it cut short?)",
@@ -403,7 +458,7 @@ func Parse(s string) (*Secret, error) {
 			ErrMalformed, a, prefixes[a])
 	}
 	raw, err := b32.DecodeString(body)
-	if err != nil || len(raw) != payloadSize(a)+checksumSize {
+	if err != nil || (len(raw) != payloadSize(a)+checksumSize && len(raw) != payloadSize(a)+epochSuffixSize+checksumSize) {
 		return nil, fmt.Errorf("%w: %s key does not decode", ErrMalformed, a)
 	}
 	if b32.EncodeToString(raw) != body {
@@ -414,11 +469,26 @@ func Parse(s string) (*Secret, error) {
 	if subtle.ConstantTimeCompare(sum, checksum(a, payload)) != 1 {
 		return nil, fmt.Errorf("%w (%s key)", ErrMistyped, a)
 	}
+	var epoch uint32
+	var folderID string
+	if len(payload) > payloadSize(a) {
+		suffix := payload[payloadSize(a):]
+		epoch = binary.BigEndian.Uint32(suffix)
+		if epoch == 0 {
+			return nil, fmt.Errorf("%w: %s key names key epoch 0 in the long form", ErrMalformed, a)
+		}
+		folderID = b32.EncodeToString(suffix[4:])
+		payload = payload[:payloadSize(a)]
+	}
 	var pub ed25519.PublicKey
 	if a != ReadWrite {
 		pub = payload[secretSize:]
 	}
-	return build(a, payload[:secretSize], pub)
+	sec, err := build(a, payload[:secretSize], pub)
+	if err != nil {
+		return nil, err
+	}
+	return sec.withEpoch(epoch, folderID), nil
 }
 
 func signedMessage(msg []byte) []byte {
@@ -550,4 +620,14 @@ func (s *Secret) UnmarshalText(text []byte) error {
 	}
 	s.m = p.m
 	return nil
+}
+
+// VerifyWriter checks a signature made by Sign with the writer key whose
+// public half is pub (for example a later epoch's writer key announced in a
+// signed removal).
+func VerifyWriter(pub ed25519.PublicKey, msg, sig []byte) bool {
+	if len(pub) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize {
+		return false
+	}
+	return ed25519.Verify(pub, signedMessage(msg), sig)
 }

@@ -577,3 +577,61 @@ func TestMarshalText(t *testing.T) {
 		t.Errorf("unmarshaling a bad key: %v", err)
 	}
 }
+
+// TestRotate: a later epoch keeps the folder ID, shares no secret with the
+// earlier one, and its printable keys carry epoch and folder ID.
+func TestRotate(t *testing.T) {
+	s0, err := Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, err := s0.Rotate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s1.FolderID() != s0.FolderID() || s1.Epoch() != 1 || s0.Epoch() != 0 {
+		t.Fatalf("rotated: id %s epoch %d (from %s)", s1.FolderID(), s1.Epoch(), s0.FolderID())
+	}
+	if bytes.Equal(s1.WriterPublic(), s0.WriterPublic()) {
+		t.Fatal("the writer key did not change")
+	}
+	s2, err := s1.Rotate()
+	if err != nil || s2.Epoch() != 2 || s2.FolderID() != s0.FolderID() {
+		t.Fatalf("second rotation: %v, epoch %d", err, s2.Epoch())
+	}
+	for _, a := range []Access{ReadWrite, ReadOnly, Encrypted} {
+		k, ok := s2.Key(a)
+		if !ok {
+			t.Fatalf("no %v key", a)
+		}
+		p, err := Parse(k)
+		if err != nil {
+			t.Fatalf("parsing epoch-2 %v key: %v", a, err)
+		}
+		if p.Epoch() != 2 || p.FolderID() != s0.FolderID() || p.Access() != a || !bytes.Equal(p.WriterPublic(), s2.WriterPublic()) {
+			t.Fatalf("%v key round trip: epoch %d id %s access %v", a, p.Epoch(), p.FolderID(), p.Access())
+		}
+		d, err := s2.Downgrade(a)
+		if err != nil || d.Epoch() != 2 || d.FolderID() != s0.FolderID() {
+			t.Fatalf("downgrade to %v: %v epoch %d", a, err, d.Epoch())
+		}
+		k0, _ := s0.Key(a)
+		if k0 == k {
+			t.Fatalf("%v key unchanged by rotation", a)
+		}
+	}
+	nonce := bytes.Repeat([]byte{1}, 32)
+	old := s0.Proof(ReadOnly, []byte("p"), []byte("v"), nonce)
+	if s2.CheckProof(ReadOnly, old, []byte("p"), []byte("v"), nonce) {
+		t.Fatal("a proof with an earlier epoch's key checks out")
+	}
+	ro, _ := s1.Downgrade(ReadOnly)
+	if _, err := ro.Rotate(); err == nil {
+		t.Fatal("a read-only secret rotated")
+	}
+	msg := []byte("record")
+	sig, _ := s0.Sign(msg)
+	if s2.Verify(msg, sig) {
+		t.Fatal("a signature by an earlier epoch's writer key verifies")
+	}
+}

@@ -46,6 +46,16 @@ type Config struct {
 	Joins []Join `json:"joins,omitempty"`
 }
 
+// Removal is a signed removal of devices from a keyed folder (see
+// docs/protocol.md, "Removal").
+type Removal struct {
+	Epoch     uint32   `json:"epoch"`
+	Devices   []string `json:"devices"` // full device IDs
+	Writer    []byte   `json:"writer"`  // the new epoch's writer public key
+	Time      int64    `json:"time"`    // Unix seconds
+	Signature []byte   `json:"signature"`
+}
+
 // Invite is an invite this device issued. The link itself is not kept: the
 // ID identifies it when a device presents it.
 type Invite struct {
@@ -102,6 +112,9 @@ type Folder struct {
 	// pairing alone (no key, records unsigned). The key itself lives in the
 	// key store, never in this file.
 	Access string `json:"access,omitempty"`
+	// Removals are the signed removals of members, oldest first: removal
+	// i started key epoch i+1. Their devices form the folder's deny list.
+	Removals []Removal `json:"removals,omitempty"`
 	// MaxConflicts caps the conflict copies kept per file: 0 means
 	// DefaultMaxConflicts, -1 means no cap. Older copies beyond the cap go
 	// to the version archive.

@@ -27,12 +27,13 @@ import (
 // pulls in one loop so the scanner never hashes a file the puller is
 // replacing.
 type folder struct {
-	m      *Model
-	id     string
-	idx    *index.Folder
-	secret *folderkey.Secret // the folder key; nil for a folder shared by pairing
-	log    *slog.Logger
-	done   chan struct{}
+	m       *Model
+	id      string
+	idx     *index.Folder
+	sec     atomic.Pointer[folderkey.Secret] // the folder key of the current epoch; nil for a folder shared by pairing
+	removed atomic.Bool                      // a member removed this device from the folder
+	log     *slog.Logger
+	done    chan struct{}
 
 	cancel context.CancelFunc // stops serve; set before serve starts
 

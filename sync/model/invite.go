@@ -35,13 +35,13 @@ func (m *Model) CreateInvite(ctx context.Context, folderID string, req InviteReq
 	if f == nil {
 		return Invite{}, fmt.Errorf("%w: folder %s", ErrNotFound, folderID)
 	}
-	if f.secret == nil {
+	if f.key() == nil {
 		return Invite{}, fmt.Errorf("%w: folder %s is shared by device pairing and has no key; invites need a folder added without --id", ErrInvalid, folderID)
 	}
 	if m.opts.DeviceKey == nil {
 		return Invite{}, errors.New("model: no device key to sign invites")
 	}
-	held := f.secret.Access()
+	held := f.key().Access()
 	access := held
 	if req.Access != "" {
 		a, err := folderkey.ParseAccess(req.Access)
@@ -196,7 +196,7 @@ func (m *Model) redeem(p *peer, payload []byte) *wire.InviteResult {
 	}
 	f := m.folderByID(ci.Folder)
 	want, err := folderkey.ParseAccess(ci.Access)
-	if f == nil || f.secret == nil || err != nil || f.secret.Access() < want {
+	if f == nil || f.key() == nil || err != nil || f.key().Access() < want {
 		return refuse(wire.InviteStatus_INVITE_STATUS_INVALID, "the inviting device no longer shares this folder")
 	}
 	ds := dev.String()
@@ -242,7 +242,7 @@ func (m *Model) redeem(p *peer, payload []byte) *wire.InviteResult {
 
 // grant fills a GRANTED result with the folder key at level a.
 func (m *Model) grant(f *folder, ci config.Invite, a folderkey.Access, res *wire.InviteResult) *wire.InviteResult {
-	sec, err := f.secret.Downgrade(a)
+	sec, err := f.key().Downgrade(a)
 	if err != nil {
 		res.Status, res.Reason = wire.InviteStatus_INVITE_STATUS_INVALID, "the inviting device cannot hand out this access"
 		return res
@@ -345,7 +345,7 @@ func (m *Model) decide(deviceID string, req DecideRequest, approve bool) error {
 	}
 	for _, ci := range hits {
 		if approve {
-			if f := m.folderByID(ci.Folder); f == nil || f.secret == nil || f.secret.Access() != folderkey.ReadWrite {
+			if f := m.folderByID(ci.Folder); f == nil || f.key() == nil || f.key().Access() != folderkey.ReadWrite {
 				return fmt.Errorf("%w: only a read-write member can approve devices for folder %s", ErrInvalid, ci.Folder)
 			}
 			if ci.Uses > 0 && len(ci.Granted) >= ci.Uses {
@@ -390,7 +390,7 @@ func (m *Model) decide(deviceID string, req DecideRequest, approve bool) error {
 			}
 			f := m.folderByID(ci.Folder)
 			a, err := folderkey.ParseAccess(ci.Access)
-			if f == nil || f.secret == nil || err != nil {
+			if f == nil || f.key() == nil || err != nil {
 				continue
 			}
 			if err := m.editInvite(ci.ID, func(c *config.Invite) error {

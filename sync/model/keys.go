@@ -1,6 +1,7 @@
 package model
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -204,7 +205,10 @@ func (p *peer) accessOf(folder string) folderkey.Access {
 // folder only after the device proved the read-only key or better in this
 // session.
 func (f *folder) mayExchange(p *peer) bool {
-	if f.secret == nil {
+	if f.removed.Load() {
+		return false
+	}
+	if f.key() == nil {
 		return true
 	}
 	return p.accessOf(f.id) >= folderkey.ReadOnly
@@ -242,7 +246,7 @@ func (m *Model) admitMember(p *peer, f *folder, a folderkey.Access) error {
 // reports false for a record that has none that verifies (its own local
 // changes, which stay local).
 func (f *folder) signRecord(fi *wire.FileInfo) bool {
-	sec := f.secret
+	sec := f.key()
 	if sec == nil {
 		return true
 	}
@@ -255,13 +259,23 @@ func (f *folder) signRecord(fi *wire.FileInfo) bool {
 		fi.Signature = sig
 		return true
 	}
-	return sec.Verify(msg, fi.Signature)
+	if sec.Verify(msg, fi.Signature) {
+		return true
+	}
+	// Signed in an earlier key epoch: a writer may have sent the same
+	// record signed anew, and that signature serves as well.
+	if g, ok, err := f.idx.Global(fi.Name); err == nil && ok && g.Winner != nil &&
+		bytes.Equal(wire.SigningBytes(f.id, g.Winner), msg) && sec.Verify(msg, g.Winner.Signature) {
+		fi.Signature = g.Winner.Signature
+		return true
+	}
+	return false
 }
 
 // checkSignatures verifies every record of an index from a peer against the
 // folder's writer key.
 func (f *folder) checkSignatures(files []*wire.FileInfo) error {
-	sec := f.secret
+	sec := f.key()
 	if sec == nil {
 		return nil
 	}
@@ -305,13 +319,13 @@ func (m *Model) FolderKeys(ctx context.Context, id string) (FolderKeys, error) {
 	if f == nil {
 		return FolderKeys{}, fmt.Errorf("%w: folder %s", ErrNotFound, id)
 	}
-	if f.secret == nil {
+	if f.key() == nil {
 		return FolderKeys{}, fmt.Errorf("%w: folder %s is shared by device pairing and has no key (folders added without --id have keys)", ErrInvalid, id)
 	}
 	var out FolderKeys
-	out.ReadWrite, _ = f.secret.Key(folderkey.ReadWrite)
-	out.ReadOnly, _ = f.secret.Key(folderkey.ReadOnly)
-	out.Encrypted, _ = f.secret.Key(folderkey.Encrypted)
+	out.ReadWrite, _ = f.key().Key(folderkey.ReadWrite)
+	out.ReadOnly, _ = f.key().Key(folderkey.ReadOnly)
+	out.Encrypted, _ = f.key().Key(folderkey.Encrypted)
 	return out, nil
 }
 
@@ -461,3 +475,7 @@ func overlapIn(c *config.Config, p, except string) error {
 	}
 	return nil
 }
+
+// key returns the folder's key of the current epoch, or nil for a folder
+// shared by pairing.
+func (f *folder) key() *folderkey.Secret { return f.sec.Load() }

@@ -198,11 +198,13 @@ func (m *Model) startFolderLocked(fc config.Folder) {
 		f.setError(fmt.Errorf("opening index: %w", err))
 		return
 	}
-	if f.secret, err = m.loadSecret(fc); err != nil {
+	sec, err := m.loadSecret(fc)
+	if err != nil {
 		f.setError(err)
 		f.idx = nil // nothing is exchanged without the key
 		return
 	}
+	f.sec.Store(sec)
 	if m.mu.ctx == nil {
 		return // started by Serve
 	}

@@ -47,6 +47,8 @@ type peer struct {
 	lastCC  *wire.ClusterConfig         // the device's latest cluster config
 	access  map[string]folderkey.Access // keyed folder → level the device proved in this session
 	redeems int                         // invites the device presented in this session
+	rekeyed map[string]bool             // folders whose new key we handed it in this session
+	epochs  map[string]uint32           // key epoch at which each index sender started
 }
 
 type sender struct {
@@ -200,8 +202,12 @@ func (m *Model) sendClusterConfig(p *peer) {
 				{Id: dev.Bytes(), IndexId: rIdx, MaxSequence: rSeq},
 			},
 		}
-		if f.secret != nil {
-			wf.Proofs = m.proofsFor(p, f.secret)
+		if sec := f.key(); sec != nil {
+			if f.removed.Load() {
+				continue
+			}
+			wf.Proofs = m.proofsFor(p, sec)
+			wf.KeyEpoch = sec.Epoch()
 		}
 		cc.Folders = append(cc.Folders, wf)
 	}
@@ -236,6 +242,11 @@ func (m *Model) Message(c Conn, msg *wire.Message) {
 		m.handleInviteRedeem(p, pl.InviteRedeem)
 	case *wire.Message_InviteResult:
 		m.handleInviteResult(p, pl.InviteResult)
+	case *wire.Message_Rekey:
+		if err := m.handleRekey(p, pl.Rekey); err != nil {
+			m.log.Warn("Rejected new folder key from device", c.ID().LogAttr(), slog.Any("error", err))
+			c.Close(err.Error())
+		}
 	case *wire.Message_Ping, *wire.Message_Hello:
 	default:
 		m.log.Debug("Ignoring unexpected message", c.ID().LogAttr(), slog.String("type", fmt.Sprintf("%T", pl)))
@@ -252,10 +263,22 @@ func (m *Model) handleClusterConfig(p *peer, cc *wire.ClusterConfig, onlyMissing
 	for _, wf := range cc.Folders {
 		offered[wf.Id] = wf
 		f := m.folderByID(wf.Id)
-		if f == nil || f.secret == nil || f.idx == nil {
+		if f == nil || f.key() == nil || f.idx == nil || f.removed.Load() {
 			continue
 		}
-		a := m.verifiedAccess(p, f.secret, wf.Proofs)
+		if f.denies(dev) {
+			p.setAccess(f.id, 0)
+			m.log.Debug("Removed device offers the folder; refused", dev.LogAttr(), slog.String("folder", f.id))
+			continue
+		}
+		if ep := f.key().Epoch(); wf.KeyEpoch != ep {
+			p.setAccess(f.id, 0)
+			if wf.KeyEpoch < ep {
+				m.offerRekey(p, f, wf) // a member that missed a removal
+			}
+			continue // a newer epoch: the device hands us the key
+		}
+		a := m.verifiedAccess(p, f.key(), wf.Proofs)
 		p.setAccess(f.id, a)
 		if a == 0 {
 			level := slog.LevelWarn
@@ -305,6 +328,13 @@ func (m *Model) handleClusterConfig(p *peer, cc *wire.ClusterConfig, onlyMissing
 				from, reset = d.MaxSequence, false
 			}
 		}
+		if sec := f.key(); sec != nil {
+			if prev, ok := p.sentEpoch(f.id, sec.Epoch()); ok && prev < sec.Epoch() {
+				// A new key epoch: resend everything, signed anew, so
+				// read-only members can relay it.
+				from, reset = 0, true
+			}
+		}
 		m.startIndexSender(p, f, from, reset)
 	}
 	if m.configured(dev) {
@@ -352,7 +382,7 @@ func (m *Model) sendIndex(ctx context.Context, p *peer, f *folder, from int64, r
 			last := seq
 			err := f.idx.LocalSince(seq, func(fi *wire.FileInfo) error {
 				last = fi.Sequence
-				if forge := m.opts.ForgeRecord; forge != nil && f.secret != nil {
+				if forge := m.opts.ForgeRecord; forge != nil && f.key() != nil {
 					fi.LocalFlags = 0
 					forge(f.id, fi)
 				} else {

@@ -257,6 +257,7 @@ type Message struct {
 	//	*Message_Ping
 	//	*Message_InviteRedeem
 	//	*Message_InviteResult
+	//	*Message_Rekey
 	Payload       isMessage_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -380,6 +381,15 @@ func (x *Message) GetInviteResult() *InviteResult {
 	return nil
 }
 
+func (x *Message) GetRekey() *Rekey {
+	if x != nil {
+		if x, ok := x.Payload.(*Message_Rekey); ok {
+			return x.Rekey
+		}
+	}
+	return nil
+}
+
 type isMessage_Payload interface {
 	isMessage_Payload()
 }
@@ -420,6 +430,10 @@ type Message_InviteResult struct {
 	InviteResult *InviteResult `protobuf:"bytes,9,opt,name=invite_result,json=inviteResult,proto3,oneof"`
 }
 
+type Message_Rekey struct {
+	Rekey *Rekey `protobuf:"bytes,10,opt,name=rekey,proto3,oneof"`
+}
+
 func (*Message_Hello) isMessage_Payload() {}
 
 func (*Message_ClusterConfig) isMessage_Payload() {}
@@ -437,6 +451,8 @@ func (*Message_Ping) isMessage_Payload() {}
 func (*Message_InviteRedeem) isMessage_Payload() {}
 
 func (*Message_InviteResult) isMessage_Payload() {}
+
+func (*Message_Rekey) isMessage_Payload() {}
 
 // Hello is the first message each side sends on a session.
 type Hello struct {
@@ -576,7 +592,9 @@ type Folder struct {
 	// proofs prove, for a folder shared by key, that the sender holds the
 	// folder's secret at each listed access level. Absent for folders shared
 	// by device pairing alone.
-	Proofs        []*Proof `protobuf:"bytes,4,rep,name=proofs,proto3" json:"proofs,omitempty"`
+	Proofs []*Proof `protobuf:"bytes,4,rep,name=proofs,proto3" json:"proofs,omitempty"`
+	// key_epoch is the key epoch of the proofs (0 until a member is removed).
+	KeyEpoch      uint32 `protobuf:"varint,5,opt,name=key_epoch,json=keyEpoch,proto3" json:"key_epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -637,6 +655,13 @@ func (x *Folder) GetProofs() []*Proof {
 		return x.Proofs
 	}
 	return nil
+}
+
+func (x *Folder) GetKeyEpoch() uint32 {
+	if x != nil {
+		return x.KeyEpoch
+	}
+	return 0
 }
 
 // Proof is HMAC-SHA256 keyed by the access level's proof key over the folder
@@ -1515,11 +1540,152 @@ func (x *InviteResult) GetKey() string {
 	return ""
 }
 
+// Removal moves a keyed folder to a new key epoch, leaving out the listed
+// devices. It is signed by the previous epoch's writer key.
+type Removal struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         uint32                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`        // the epoch it starts (the previous one + 1)
+	Devices       [][]byte               `protobuf:"bytes,2,rep,name=devices,proto3" json:"devices,omitempty"`     // raw IDs of the removed devices, 1-16
+	Writer        []byte                 `protobuf:"bytes,3,opt,name=writer,proto3" json:"writer,omitempty"`       // the new epoch's writer public key (32 bytes)
+	Time          int64                  `protobuf:"varint,4,opt,name=time,proto3" json:"time,omitempty"`          // Unix seconds, for display
+	Signature     []byte                 `protobuf:"bytes,5,opt,name=signature,proto3" json:"signature,omitempty"` // 64 bytes, over RemovalBytes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Removal) Reset() {
+	*x = Removal{}
+	mi := &file_shoal_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Removal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Removal) ProtoMessage() {}
+
+func (x *Removal) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Removal.ProtoReflect.Descriptor instead.
+func (*Removal) Descriptor() ([]byte, []int) {
+	return file_shoal_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Removal) GetEpoch() uint32 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *Removal) GetDevices() [][]byte {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+func (x *Removal) GetWriter() []byte {
+	if x != nil {
+		return x.Writer
+	}
+	return nil
+}
+
+func (x *Removal) GetTime() int64 {
+	if x != nil {
+		return x.Time
+	}
+	return 0
+}
+
+func (x *Removal) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+// Rekey hands a member the folder key of the newest epoch, at the
+// recipient's access level, with every removal since the folder began so
+// the recipient can check the chain from the epoch it knows.
+type Rekey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Folder        string                 `protobuf:"bytes,1,opt,name=folder,proto3" json:"folder,omitempty"`
+	Removals      []*Removal             `protobuf:"bytes,2,rep,name=removals,proto3" json:"removals,omitempty"` // oldest first, at most 1024
+	Key           string                 `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`           // printable key of the newest epoch
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Rekey) Reset() {
+	*x = Rekey{}
+	mi := &file_shoal_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Rekey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Rekey) ProtoMessage() {}
+
+func (x *Rekey) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Rekey.ProtoReflect.Descriptor instead.
+func (*Rekey) Descriptor() ([]byte, []int) {
+	return file_shoal_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *Rekey) GetFolder() string {
+	if x != nil {
+		return x.Folder
+	}
+	return ""
+}
+
+func (x *Rekey) GetRemovals() []*Removal {
+	if x != nil {
+		return x.Removals
+	}
+	return nil
+}
+
+func (x *Rekey) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
 var File_shoal_proto protoreflect.FileDescriptor
 
 const file_shoal_proto_rawDesc = "" +
 	"\n" +
-	"\vshoal.proto\x12\rshoal.wire.v1\"\x83\x04\n" +
+	"\vshoal.proto\x12\rshoal.wire.v1\"\xb1\x04\n" +
 	"\aMessage\x12,\n" +
 	"\x05hello\x18\x01 \x01(\v2\x14.shoal.wire.v1.HelloH\x00R\x05hello\x12E\n" +
 	"\x0ecluster_config\x18\x02 \x01(\v2\x1c.shoal.wire.v1.ClusterConfigH\x00R\rclusterConfig\x12,\n" +
@@ -1529,7 +1695,9 @@ const file_shoal_proto_rawDesc = "" +
 	"\x05close\x18\x06 \x01(\v2\x14.shoal.wire.v1.CloseH\x00R\x05close\x12)\n" +
 	"\x04ping\x18\a \x01(\v2\x13.shoal.wire.v1.PingH\x00R\x04ping\x12B\n" +
 	"\rinvite_redeem\x18\b \x01(\v2\x1b.shoal.wire.v1.InviteRedeemH\x00R\finviteRedeem\x12B\n" +
-	"\rinvite_result\x18\t \x01(\v2\x1b.shoal.wire.v1.InviteResultH\x00R\finviteResultB\t\n" +
+	"\rinvite_result\x18\t \x01(\v2\x1b.shoal.wire.v1.InviteResultH\x00R\finviteResult\x12,\n" +
+	"\x05rekey\x18\n" +
+	" \x01(\v2\x14.shoal.wire.v1.RekeyH\x00R\x05rekeyB\t\n" +
 	"\apayload\"\xb1\x01\n" +
 	"\x05Hello\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x1f\n" +
@@ -1540,12 +1708,13 @@ const file_shoal_proto_rawDesc = "" +
 	"\x0eclient_version\x18\x04 \x01(\tR\rclientVersion\x12\x14\n" +
 	"\x05nonce\x18\x05 \x01(\fR\x05nonce\"@\n" +
 	"\rClusterConfig\x12/\n" +
-	"\afolders\x18\x01 \x03(\v2\x15.shoal.wire.v1.FolderR\afolders\"\x93\x01\n" +
+	"\afolders\x18\x01 \x03(\v2\x15.shoal.wire.v1.FolderR\afolders\"\xb0\x01\n" +
 	"\x06Folder\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05label\x18\x02 \x01(\tR\x05label\x125\n" +
 	"\adevices\x18\x03 \x03(\v2\x1b.shoal.wire.v1.FolderDeviceR\adevices\x12,\n" +
-	"\x06proofs\x18\x04 \x03(\v2\x14.shoal.wire.v1.ProofR\x06proofs\"H\n" +
+	"\x06proofs\x18\x04 \x03(\v2\x14.shoal.wire.v1.ProofR\x06proofs\x12\x1b\n" +
+	"\tkey_epoch\x18\x05 \x01(\rR\bkeyEpoch\"H\n" +
 	"\x05Proof\x12-\n" +
 	"\x06access\x18\x01 \x01(\x0e2\x15.shoal.wire.v1.AccessR\x06access\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\fR\x03mac\"\\\n" +
@@ -1615,7 +1784,17 @@ const file_shoal_proto_rawDesc = "" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x16\n" +
 	"\x06folder\x18\x04 \x01(\tR\x06folder\x12\x14\n" +
 	"\x05label\x18\x05 \x01(\tR\x05label\x12\x10\n" +
-	"\x03key\x18\x06 \x01(\tR\x03key*\\\n" +
+	"\x03key\x18\x06 \x01(\tR\x03key\"\x83\x01\n" +
+	"\aRemoval\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\rR\x05epoch\x12\x18\n" +
+	"\adevices\x18\x02 \x03(\fR\adevices\x12\x16\n" +
+	"\x06writer\x18\x03 \x01(\fR\x06writer\x12\x12\n" +
+	"\x04time\x18\x04 \x01(\x03R\x04time\x12\x1c\n" +
+	"\tsignature\x18\x05 \x01(\fR\tsignature\"e\n" +
+	"\x05Rekey\x12\x16\n" +
+	"\x06folder\x18\x01 \x01(\tR\x06folder\x122\n" +
+	"\bremovals\x18\x02 \x03(\v2\x16.shoal.wire.v1.RemovalR\bremovals\x12\x10\n" +
+	"\x03key\x18\x03 \x01(\tR\x03key*\\\n" +
 	"\x06Access\x12\x0f\n" +
 	"\vACCESS_NONE\x10\x00\x12\x14\n" +
 	"\x10ACCESS_ENCRYPTED\x10\x01\x12\x14\n" +
@@ -1653,7 +1832,7 @@ func file_shoal_proto_rawDescGZIP() []byte {
 }
 
 var file_shoal_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_shoal_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_shoal_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_shoal_proto_goTypes = []any{
 	(Access)(0),           // 0: shoal.wire.v1.Access
 	(FileType)(0),         // 1: shoal.wire.v1.FileType
@@ -1676,6 +1855,8 @@ var file_shoal_proto_goTypes = []any{
 	(*Ping)(nil),          // 18: shoal.wire.v1.Ping
 	(*InviteRedeem)(nil),  // 19: shoal.wire.v1.InviteRedeem
 	(*InviteResult)(nil),  // 20: shoal.wire.v1.InviteResult
+	(*Removal)(nil),       // 21: shoal.wire.v1.Removal
+	(*Rekey)(nil),         // 22: shoal.wire.v1.Rekey
 }
 var file_shoal_proto_depIdxs = []int32{
 	5,  // 0: shoal.wire.v1.Message.hello:type_name -> shoal.wire.v1.Hello
@@ -1687,22 +1868,24 @@ var file_shoal_proto_depIdxs = []int32{
 	18, // 6: shoal.wire.v1.Message.ping:type_name -> shoal.wire.v1.Ping
 	19, // 7: shoal.wire.v1.Message.invite_redeem:type_name -> shoal.wire.v1.InviteRedeem
 	20, // 8: shoal.wire.v1.Message.invite_result:type_name -> shoal.wire.v1.InviteResult
-	7,  // 9: shoal.wire.v1.ClusterConfig.folders:type_name -> shoal.wire.v1.Folder
-	9,  // 10: shoal.wire.v1.Folder.devices:type_name -> shoal.wire.v1.FolderDevice
-	8,  // 11: shoal.wire.v1.Folder.proofs:type_name -> shoal.wire.v1.Proof
-	0,  // 12: shoal.wire.v1.Proof.access:type_name -> shoal.wire.v1.Access
-	11, // 13: shoal.wire.v1.Index.files:type_name -> shoal.wire.v1.FileInfo
-	1,  // 14: shoal.wire.v1.FileInfo.type:type_name -> shoal.wire.v1.FileType
-	12, // 15: shoal.wire.v1.FileInfo.version:type_name -> shoal.wire.v1.Vector
-	14, // 16: shoal.wire.v1.FileInfo.blocks:type_name -> shoal.wire.v1.BlockInfo
-	13, // 17: shoal.wire.v1.Vector.counters:type_name -> shoal.wire.v1.Counter
-	2,  // 18: shoal.wire.v1.Response.code:type_name -> shoal.wire.v1.ErrorCode
-	3,  // 19: shoal.wire.v1.InviteResult.status:type_name -> shoal.wire.v1.InviteStatus
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	22, // 9: shoal.wire.v1.Message.rekey:type_name -> shoal.wire.v1.Rekey
+	7,  // 10: shoal.wire.v1.ClusterConfig.folders:type_name -> shoal.wire.v1.Folder
+	9,  // 11: shoal.wire.v1.Folder.devices:type_name -> shoal.wire.v1.FolderDevice
+	8,  // 12: shoal.wire.v1.Folder.proofs:type_name -> shoal.wire.v1.Proof
+	0,  // 13: shoal.wire.v1.Proof.access:type_name -> shoal.wire.v1.Access
+	11, // 14: shoal.wire.v1.Index.files:type_name -> shoal.wire.v1.FileInfo
+	1,  // 15: shoal.wire.v1.FileInfo.type:type_name -> shoal.wire.v1.FileType
+	12, // 16: shoal.wire.v1.FileInfo.version:type_name -> shoal.wire.v1.Vector
+	14, // 17: shoal.wire.v1.FileInfo.blocks:type_name -> shoal.wire.v1.BlockInfo
+	13, // 18: shoal.wire.v1.Vector.counters:type_name -> shoal.wire.v1.Counter
+	2,  // 19: shoal.wire.v1.Response.code:type_name -> shoal.wire.v1.ErrorCode
+	3,  // 20: shoal.wire.v1.InviteResult.status:type_name -> shoal.wire.v1.InviteStatus
+	21, // 21: shoal.wire.v1.Rekey.removals:type_name -> shoal.wire.v1.Removal
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_shoal_proto_init() }
@@ -1720,6 +1903,7 @@ func file_shoal_proto_init() {
 		(*Message_Ping)(nil),
 		(*Message_InviteRedeem)(nil),
 		(*Message_InviteResult)(nil),
+		(*Message_Rekey)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1727,7 +1911,7 @@ func file_shoal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_proto_rawDesc), len(file_shoal_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

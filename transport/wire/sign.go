@@ -63,3 +63,23 @@ func appendString(b []byte, s string) []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
 	return append(b, s...)
 }
+
+// removalTag starts RemovalBytes.
+const removalTag = "shoal removal v1\x00"
+
+// RemovalBytes returns the bytes the previous epoch's writer key signs for
+// a Removal of folder: the folder ID, the epoch, the removed devices in
+// order, the new writer key and the time.
+func RemovalBytes(folder string, r *Removal) []byte {
+	b := make([]byte, 0, len(removalTag)+len(folder)+64+len(r.Devices)*44)
+	b = append(b, removalTag...)
+	b = appendString(b, folder)
+	b = binary.BigEndian.AppendUint32(b, r.Epoch)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(r.Devices)))
+	for _, d := range r.Devices {
+		b = appendString(b, string(d))
+	}
+	b = appendString(b, string(r.Writer))
+	b = binary.BigEndian.AppendUint64(b, uint64(r.Time))
+	return b
+}

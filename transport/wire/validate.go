@@ -69,6 +69,8 @@ func Validate(m *Message) error {
 		return ValidateInviteRedeem(p.InviteRedeem)
 	case *Message_InviteResult:
 		return ValidateInviteResult(p.InviteResult)
+	case *Message_Rekey:
+		return ValidateRekey(p.Rekey)
 	case *Message_Ping:
 		if p.Ping == nil {
 			return invalid("empty ping payload")
@@ -381,6 +383,51 @@ func ValidateInviteResult(r *InviteResult) error {
 		}
 	} else if r.Key != "" {
 		return invalid("invite result %v carries a key", r.Status)
+	}
+	return nil
+}
+
+// MaxRemovals bounds Rekey.removals; MaxRemovedDevices bounds one Removal.
+const (
+	MaxRemovals       = 1024
+	MaxRemovedDevices = 16
+)
+
+// ValidateRekey checks a Rekey's shape; the engine checks the signatures.
+func ValidateRekey(r *Rekey) error {
+	if r == nil {
+		return invalid("missing rekey")
+	}
+	if err := ValidFolderID(r.Folder); err != nil {
+		return err
+	}
+	if len(r.Removals) == 0 || len(r.Removals) > MaxRemovals {
+		return invalid("rekey with %d removals (want 1-%d)", len(r.Removals), MaxRemovals)
+	}
+	if r.Key == "" {
+		return invalid("rekey without a key")
+	}
+	if err := validText("folder key", r.Key, MaxKeyLen); err != nil {
+		return err
+	}
+	for i, rm := range r.Removals {
+		switch {
+		case rm == nil:
+			return invalid("removal %d is missing", i)
+		case rm.Epoch != uint32(i+1):
+			return invalid("removal %d starts epoch %d, want %d", i, rm.Epoch, i+1)
+		case len(rm.Devices) == 0 || len(rm.Devices) > MaxRemovedDevices:
+			return invalid("removal %d lists %d devices (want 1-%d)", i, len(rm.Devices), MaxRemovedDevices)
+		case len(rm.Writer) != 32:
+			return invalid("removal %d: writer key of %d bytes", i, len(rm.Writer))
+		case len(rm.Signature) != SignatureSize:
+			return invalid("removal %d: signature of %d bytes", i, len(rm.Signature))
+		}
+		for _, d := range rm.Devices {
+			if len(d) == 0 || len(d) > MaxDeviceIDLen {
+				return invalid("removal %d: device ID of %d bytes", i, len(d))
+			}
+		}
 	}
 	return nil
 }

@@ -439,3 +439,110 @@ func TestKeysAtRest(t *testing.T) {
 		t.Fatalf("device ID changed after removing the passphrase")
 	}
 }
+
+func removeMember(t *testing.T, ta, gone *testAgent) {
+	t.Helper()
+	if _, err := ta.Model().RemoveMember(context.Background(), ta.fid, gone.ID().String()); err != nil {
+		t.Fatalf("%s: removing %s: %v", ta.name, gone.name, err)
+	}
+}
+
+// TestRemovalHolds: removing a member moves the folder to a new key epoch;
+// the remaining writer and reader carry on (the reader got the new key over
+// its session), the removed device gets nothing more and its changes are
+// refused, also after everyone restarts and after it tries its old key.
+func TestRemovalHolds(t *testing.T) {
+	a := startAgent(t, "admin")
+	b := startAgent(t, "leaver")
+	c := startAgent(t, "reader")
+	a.write("before.txt", "everyone saw this")
+	keys := keyedFolder(t, a)
+	joinByKey(t, b, keys.ReadWrite, a)
+	joinByKey(t, c, keys.ReadOnly, a)
+	e := startAgent(t, "offline-reader")
+	joinByKey(t, e, keys.ReadOnly, a)
+	for _, x := range []*testAgent{b, c, e} {
+		testutil.Eventually(t, 30*time.Second, func() error { return fileIs(x, "before.txt", "everyone saw this") })
+	}
+
+	e.stop() // misses the removal
+	removeMember(t, a, b)
+	testutil.Eventually(t, 30*time.Second, func() error {
+		k, err := c.Model().FolderKeys(context.Background(), c.fid)
+		if err != nil {
+			return err
+		}
+		if k.ReadOnly == keys.ReadOnly {
+			return fmt.Errorf("reader still holds the old key")
+		}
+		return nil
+	})
+	a.write("after.txt", "members only")
+	testutil.Eventually(t, 30*time.Second, func() error { return fileIs(c, "after.txt", "members only") })
+	// A member that was offline gets the new key when it comes back.
+	e.start()
+	testutil.Eventually(t, 30*time.Second, func() error { return fileIs(e, "after.txt", "members only") })
+
+	// The removed writer changes a file with its old key: nobody takes it.
+	b.write("before.txt", "vandalised")
+	b.write("planted.txt", "from the removed device")
+	check := func() {
+		t.Helper()
+		if _, err := os.Stat(filepath.Join(b.dir, "after.txt")); !os.IsNotExist(err) {
+			t.Errorf("the removed device got a file written after its removal: %v", err)
+		}
+		for _, x := range []*testAgent{a, c} {
+			if err := fileIs(x, "before.txt", "everyone saw this"); err != nil {
+				t.Error(err)
+			}
+			if _, err := os.Stat(filepath.Join(x.dir, "planted.txt")); !os.IsNotExist(err) {
+				t.Errorf("%s took a file from the removed device: %v", x.name, err)
+			}
+		}
+	}
+	// Give the removed device time to try (it keeps redialing a and c).
+	a.write("marker.txt", "m")
+	testutil.Eventually(t, 30*time.Second, func() error { return fileIs(c, "marker.txt", "m") })
+	check()
+
+	// Restarts change nothing; the removed device tries to join again with
+	// its old key and is still refused.
+	a.restartOnSamePorts()
+	c.restartOnSamePorts()
+	b.stop()
+	b.start()
+	a.write("after-restart.txt", "still members only")
+	testutil.Eventually(t, 30*time.Second, func() error { return fileIs(c, "after-restart.txt", "still members only") })
+	other := startAgent(t, "retry")
+	joinByKey(t, other, keys.ReadWrite, a)
+	a.write("late.txt", "late")
+	testutil.Eventually(t, 30*time.Second, func() error { return fileIs(c, "late.txt", "late") })
+	if _, err := os.Stat(filepath.Join(other.dir, "late.txt")); !os.IsNotExist(err) {
+		t.Errorf("a device with the old key got files: %v", err)
+	}
+	check()
+}
+
+// restartOnSamePorts stops and starts ta listening on the ports the OS gave
+// it before, so devices that know only its old address find it again.
+func (ta *testAgent) restartOnSamePorts() {
+	ta.t.Helper()
+	var listen []string
+	for _, a := range ta.Addrs() {
+		parts := strings.Split(a, "/") // /ip4/127.0.0.1/tcp/PORT/... or /udp/PORT/quic-v1/...
+		if len(parts) > 4 && parts[3] == "tcp" {
+			listen = append(listen, "tcp://127.0.0.1:"+parts[4])
+		} else if len(parts) > 5 && parts[3] == "udp" && parts[5] == "quic-v1" {
+			listen = append(listen, "quic://127.0.0.1:"+parts[4])
+		}
+	}
+	ta.stop()
+	prev := ta.tweak
+	ta.tweak = func(o *Options) {
+		if prev != nil {
+			prev(o)
+		}
+		o.Listen = listen
+	}
+	ta.start()
+}
