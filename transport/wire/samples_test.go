@@ -117,6 +117,13 @@ func sampleMessages() map[string]*Message {
 			InviteId: bytes.Repeat([]byte{3}, 16), Status: InviteStatus_INVITE_STATUS_GRANTED,
 			Folder: "6jqaw2e5n6evzcpi3uidsq5tv27jx24y", Label: "Photos", Key: "shoal-ro-abc",
 		}}},
+		"rekey": {Payload: &Message_Rekey{Rekey: &Rekey{
+			Folder: "6jqaw2e5n6evzcpi3uidsq5tv27jx24y", Key: "shoal-ro-abc",
+			Removals: []*Removal{
+				{Epoch: 1, Devices: [][]byte{testDevice(3)}, Writer: bytes.Repeat([]byte{4}, 32), Time: 1700000000, Signature: bytes.Repeat([]byte{5}, SignatureSize)},
+				{Epoch: 2, Devices: [][]byte{testDevice(4), testDevice(5)}, Writer: bytes.Repeat([]byte{6}, 32), Time: 1700000100, Signature: bytes.Repeat([]byte{7}, SignatureSize)},
+			},
+		}}},
 		"invitePending": {Payload: &Message_InviteResult{InviteResult: &InviteResult{
 			InviteId: bytes.Repeat([]byte{3}, 16), Status: InviteStatus_INVITE_STATUS_PENDING, Reason: "waiting",
 		}}},
