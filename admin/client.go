@@ -208,6 +208,77 @@ func (c *Client) Differences(ctx context.Context, folderID string) ([]model.Diff
 	return ds, err
 }
 
+// FolderKeys returns the printable keys of a folder this device holds; a
+// level it does not hold is empty. The keys are secrets: anyone who has one
+// gets that access to the folder.
+func (c *Client) FolderKeys(ctx context.Context, folderID string) (model.FolderKeys, error) {
+	var k model.FolderKeys
+	p, err := folderPath(folderID)
+	if err == nil {
+		err = c.do(ctx, http.MethodGet, p+"/keys", nil, &k)
+	}
+	return k, err
+}
+
+// JoinFolder adds the folder a printable key names, at req.Path (absolute;
+// created if missing).
+func (c *Client) JoinFolder(ctx context.Context, req model.JoinRequest) (model.FolderStatus, error) {
+	var f model.FolderStatus
+	err := c.do(ctx, http.MethodPost, "/api/v1/folders/join", req, &f)
+	return f, err
+}
+
+// CreateInvite issues an invite link to a folder. The result carries the
+// link in both text forms.
+func (c *Client) CreateInvite(ctx context.Context, folderID string, req model.InviteRequest) (model.Invite, error) {
+	var inv model.Invite
+	p, err := folderPath(folderID)
+	if err == nil {
+		err = c.do(ctx, http.MethodPost, p+"/invites", req, &inv)
+	}
+	return inv, err
+}
+
+// JoinInvite starts joining a folder by invite link, at req.Path (absolute;
+// created if missing). The join goes on in the agent; follow it with Joins.
+func (c *Client) JoinInvite(ctx context.Context, req model.JoinInviteRequest) (model.JoinStatus, error) {
+	var js model.JoinStatus
+	err := c.do(ctx, http.MethodPost, "/api/v1/joins", req, &js)
+	return js, err
+}
+
+// Joins lists the invites this device is redeeming or has redeemed.
+func (c *Client) Joins(ctx context.Context) ([]model.JoinStatus, error) {
+	var js []model.JoinStatus
+	err := c.do(ctx, http.MethodGet, "/api/v1/joins", nil, &js)
+	return js, err
+}
+
+// Pending lists the devices waiting for approval to join a folder.
+func (c *Client) Pending(ctx context.Context) ([]model.PendingDevice, error) {
+	var ps []model.PendingDevice
+	err := c.do(ctx, http.MethodGet, "/api/v1/pending", nil, &ps)
+	return ps, err
+}
+
+// Approve lets a pending device (full ID) join; req.Folder may be empty
+// when the device waits for one folder only.
+func (c *Client) Approve(ctx context.Context, deviceID string, req model.DecideRequest) error {
+	return c.decide(ctx, deviceID, "approve", req)
+}
+
+// Deny refuses a pending device (full ID).
+func (c *Client) Deny(ctx context.Context, deviceID string, req model.DecideRequest) error {
+	return c.decide(ctx, deviceID, "deny", req)
+}
+
+func (c *Client) decide(ctx context.Context, deviceID, verb string, req model.DecideRequest) error {
+	if deviceID == "" {
+		return badRequest("device ID is missing")
+	}
+	return c.do(ctx, http.MethodPost, "/api/v1/pending/"+url.PathEscape(deviceID)+"/"+verb, req, nil)
+}
+
 // folderPath is the URL path of a folder. An empty ID would name another
 // route, so it fails with an error matching model.ErrInvalid.
 func folderPath(id string) (string, error) {

@@ -1,8 +1,10 @@
 // Package admin is the agent's local HTTP/JSON control API and its client.
 //
 // The server exposes the operations of an [Agent] (status, devices, folders
-// and their settings, conflict copies, version archives, and the override and
-// revert of send-only and receive-only folders) under /api/v1/. Every route
+// and their settings, conflict copies, version archives, the override and
+// revert of send-only and receive-only folders, folder keys, invites, joins
+// and approvals) under /api/v1/. Folder keys and invite links are secrets:
+// the server never logs request bodies, and its messages never quote them. Every route
 // except GET /api/v1/health requires the API token, sent as
 // "Authorization: Bearer TOKEN" or "X-API-Key: TOKEN". The handler is
 // wrapped in [http.CrossOriginProtection], so a web page cannot drive the API

@@ -11,16 +11,31 @@ import (
 	"time"
 
 	"github.com/shoalsync/shoal/admin/admintest"
+	"github.com/shoalsync/shoal/crypto/folderkey"
 	"github.com/shoalsync/shoal/sync/model"
 )
 
 // FuzzDecodeRequests feeds untrusted bytes to the decoder and validators of
-// every request body (POST and PATCH), and to the full handler. Decoding must never panic; what
+// every request body (POST and PATCH), folder keys and invite links included, and to the full handler. Decoding must never panic; what
 // decodes and validates must survive a JSON round trip unchanged and
 // validate again (validation is idempotent); and the handler must answer
 // with a JSON body and a status from the documented set.
 func FuzzDecodeRequests(f *testing.F) {
 	dev := "12D3KooWHMxNZA7Ap5JWUCVQ1zENHdQWe3egZMdL5V5qi4zHFGVD"
+	sec, err := folderkey.Generate()
+	if err != nil {
+		f.Fatal(err)
+	}
+	rwKey, _ := sec.Key(folderkey.ReadWrite)
+	inviter := admintest.New("inviter")
+	if _, err := inviter.JoinFolder(f.Context(), model.JoinRequest{Key: rwKey, Path: "/srv/inviter"}); err != nil {
+		f.Fatal(err)
+	}
+	inv, err := inviter.CreateInvite(f.Context(), sec.FolderID(), model.InviteRequest{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	link := inv.Link
 	seeds := []struct {
 		kind byte
 		body string
@@ -42,6 +57,19 @@ func FuzzDecodeRequests(f *testing.F) {
 		{4, `{"path":"dir/a.txt"}`},
 		{4, `{"path":"dir/a.txt","at":"2026-11-21T14:30:00+01:00"}`},
 		{4, `{"path":"../a","at":"0001-01-01T00:00:00Z"}`},
+		{5, `{"key":"` + rwKey + `","path":"/srv/joined","label":"Joined","peers":["` + dev + `@quic://192.0.2.1:22100"]}`},
+		{5, `{"key":"shoal-ro-nope","path":"/srv/x"}`},
+		{5, `{"key":"","path":"rel","peers":[""]}`},
+		{6, `{"access":"ro","expiresSeconds":86400,"uses":1,"approve":true}`},
+		{6, `{}`},
+		{6, `{"access":"admin","expiresSeconds":-1}`},
+		{7, `{"link":"` + link + `","path":"/srv/invited"}`},
+		{7, `{"link":"SHOAL-AAAA","path":"/srv/x"}`},
+		{7, `{"link":"","path":""}`},
+		{8, `{"folder":"default"}`},
+		{8, `{}`},
+		{8, ``},
+		{8, `{"folder":"a b"}`},
 	}
 	for _, s := range seeds {
 		f.Add(s.kind, []byte(s.body))
@@ -50,6 +78,8 @@ func FuzzDecodeRequests(f *testing.F) {
 	if _, err := agent.AddFolder(f.Context(), model.AddFolderRequest{Path: "/srv/default", ID: "default"}); err != nil {
 		f.Fatal(err)
 	}
+	agent.SetFolderKeys("default", model.FolderKeys{ReadOnly: "shoal-ro-x", Encrypted: "shoal-enc-x"})
+	agent.AddPending(model.PendingDevice{ID: dev, Folder: "default", Access: "ro"})
 	agent.AddVersion("default", model.Version{Path: "dir/a.txt", ArchivedAt: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)})
 	srv, err := NewServer(Options{Agent: agent, Token: "t", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -59,7 +89,7 @@ func FuzzDecodeRequests(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, kind byte, body []byte) {
 		method, target := "POST", ""
-		switch kind % 5 {
+		switch kind % 9 {
 		case 0:
 			target = "/api/v1/devices"
 			var req model.AddDeviceRequest
@@ -121,6 +151,52 @@ func FuzzDecodeRequests(f *testing.F) {
 					if again.Path != req.Path || !again.At.Equal(req.At) {
 						t.Fatalf("round trip %+v -> %+v", req, again)
 					}
+				}
+			}
+		case 5:
+			target = "/api/v1/folders/join"
+			var req model.JoinRequest
+			if decodeJSON(body, &req) == nil && checkJoinFolder(&req) == nil {
+				if len(req.Peers) == 0 {
+					req.Peers = nil
+				}
+				var again model.JoinRequest
+				roundTrip(t, req, &again)
+				if err := checkJoinFolder(&again); err != nil || !reflect.DeepEqual(req, again) {
+					t.Fatalf("round trip %+v -> %+v (%v)", req, again, err)
+				}
+			}
+		case 6:
+			target = "/api/v1/folders/default/invites"
+			var req model.InviteRequest
+			if decodeJSON(body, &req) == nil && checkInvite(&req) == nil {
+				var again model.InviteRequest
+				roundTrip(t, req, &again)
+				if err := checkInvite(&again); err != nil || again != req {
+					t.Fatalf("round trip %+v -> %+v (%v)", req, again, err)
+				}
+			}
+		case 7:
+			target = "/api/v1/joins"
+			var req model.JoinInviteRequest
+			if decodeJSON(body, &req) == nil && checkJoinInvite(&req) == nil {
+				var again model.JoinInviteRequest
+				roundTrip(t, req, &again)
+				if err := checkJoinInvite(&again); err != nil || again != req {
+					t.Fatalf("round trip %+v -> %+v (%v)", req, again, err)
+				}
+			}
+		case 8:
+			target = "/api/v1/pending/" + dev + "/approve"
+			if kind%2 == 1 {
+				target = "/api/v1/pending/" + dev + "/deny"
+			}
+			var req model.DecideRequest
+			if decodeJSON(body, &req) == nil && checkDecide(&req) == nil {
+				var again model.DecideRequest
+				roundTrip(t, req, &again)
+				if err := checkDecide(&again); err != nil || again != req {
+					t.Fatalf("round trip %+v -> %+v (%v)", req, again, err)
 				}
 			}
 		}

@@ -32,6 +32,12 @@ const (
 	maxVersioningDays = 36500           // keepDays, maxAgeDays: 100 years
 	maxCleanupSeconds = 366 * 24 * 3600 // versioning cleanupSeconds: a year
 	maxMaxConflicts   = 1_000_000       // maxConflicts
+
+	// Bounds of the folder-key requests.
+	maxKeyLen        = 512              // a printable folder key (about 120 characters)
+	maxLinkLen       = 32 << 10         // an invite link, either form
+	maxInviteSeconds = 3653 * 24 * 3600 // invite lifetime: 10 years
+	maxInviteUses    = 1_000_000        // devices one invite admits
 )
 
 // requestError is a mistake in the request: it maps to 400 and its message
@@ -48,21 +54,43 @@ func badRequest(format string, args ...any) error {
 // decodeBody decodes one JSON object of at most MaxBodyBytes into v,
 // rejecting unknown fields and trailing data. r.Body may be nil.
 func decodeBody(r *http.Request, v any) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	return decodeJSON(body, v)
+}
+
+// decodeOptionalBody is decodeBody for a route whose body may be absent: an
+// absent or blank body leaves v as it is.
+func decodeOptionalBody(r *http.Request, v any) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	return decodeJSON(body, v)
+}
+
+// readBody reads a request body of at most MaxBodyBytes; r.Body may be nil.
+func readBody(r *http.Request) ([]byte, error) {
 	if r.Body == nil {
-		return badRequest("request body is empty; want a JSON object")
+		return nil, nil
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return err
+			return nil, err
 		}
-		return fmt.Errorf("reading request body: %w", err)
+		return nil, fmt.Errorf("reading request body: %w", err)
 	}
 	if len(body) > MaxBodyBytes {
-		return &http.MaxBytesError{Limit: MaxBodyBytes}
+		return nil, &http.MaxBytesError{Limit: MaxBodyBytes}
 	}
-	return decodeJSON(body, v)
+	return body, nil
 }
 
 // decodeJSON is the part of decodeBody that parses untrusted bytes.
@@ -206,6 +234,95 @@ func checkUpdateFolder(req *model.UpdateFolderRequest) error {
 		}
 	}
 	return nil
+}
+
+// checkAbsPath checks and cleans an absolute path on the agent's machine.
+func checkAbsPath(what string, p *string) error {
+	if *p == "" {
+		return badRequest("%s is missing", what)
+	}
+	if err := checkText(what, *p, maxPathLen); err != nil {
+		return err
+	}
+	if !filepath.IsAbs(*p) {
+		return badRequest("%s %q is not absolute", what, truncate(*p, 200))
+	}
+	*p = filepath.Clean(*p)
+	return nil
+}
+
+// checkSecret checks the size and encoding of a folder key or invite link.
+// Its messages never quote the secret. White space and line breaks are
+// allowed: the engine's parsers skip them, as people paste keys from chat.
+func checkSecret(what, s string, max int) error {
+	if strings.TrimSpace(s) == "" {
+		return badRequest("%s is missing", what)
+	}
+	if len(s) > max {
+		return badRequest("%s is longer than %d bytes", what, max)
+	}
+	if !utf8.ValidString(s) {
+		return badRequest("%s is not valid UTF-8", what)
+	}
+	return nil
+}
+
+// checkJoinFolder validates req and cleans its path.
+func checkJoinFolder(req *model.JoinRequest) error {
+	if err := checkSecret("folder key", req.Key, maxKeyLen); err != nil {
+		return err
+	}
+	if err := checkAbsPath("folder path", &req.Path); err != nil {
+		return err
+	}
+	if err := checkText("folder label", req.Label, maxNameLen); err != nil {
+		return err
+	}
+	if len(req.Peers) > maxListLen {
+		return badRequest("too many peers (%d, at most %d)", len(req.Peers), maxListLen)
+	}
+	for _, p := range req.Peers {
+		if strings.TrimSpace(p) == "" {
+			return badRequest("empty peer address")
+		}
+		if err := checkText("peer address", p, maxAddrLen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkInvite validates an invite request.
+func checkInvite(req *model.InviteRequest) error {
+	switch req.Access {
+	case "", config.AccessReadWrite, config.AccessReadOnly, config.AccessEncrypted:
+	default:
+		return badRequest("invalid access %q (use rw, ro or encrypted, or leave it out for the default)", truncate(req.Access, 80))
+	}
+	if req.ExpiresSeconds < 0 || req.ExpiresSeconds > maxInviteSeconds {
+		return badRequest("expiresSeconds %d is out of range (1 to %d, 10 years, or 0 for the default of 7 days)", req.ExpiresSeconds, maxInviteSeconds)
+	}
+	if req.Uses < 0 || req.Uses > maxInviteUses {
+		return badRequest("uses %d is out of range (1 to %d, or 0 for no limit)", req.Uses, maxInviteUses)
+	}
+	return nil
+}
+
+// checkJoinInvite validates req and cleans its path.
+func checkJoinInvite(req *model.JoinInviteRequest) error {
+	if err := checkSecret("invite link", req.Link, maxLinkLen); err != nil {
+		return err
+	}
+	return checkAbsPath("folder path", &req.Path)
+}
+
+// checkDecide validates the body of an approve or deny request.
+func checkDecide(req *model.DecideRequest) error {
+	if req.Folder == "" {
+		return nil
+	}
+	_, err := checkFolderID(req.Folder)
+	return err
 }
 
 // checkFilePath checks a path of a file inside a folder: relative to the

@@ -38,6 +38,14 @@ func (s *Server) routes() []route {
 		{pattern: "POST /api/v1/folders/{id}/override", fn: s.overrideFolder},
 		{pattern: "POST /api/v1/folders/{id}/revert", fn: s.revertFolder},
 		{pattern: "GET /api/v1/folders/{id}/differences", fn: s.differences},
+		{pattern: "GET /api/v1/folders/{id}/keys", fn: s.folderKeys},
+		{pattern: "POST /api/v1/folders/join", fn: s.joinFolder},
+		{pattern: "POST /api/v1/folders/{id}/invites", fn: s.createInvite},
+		{pattern: "POST /api/v1/joins", fn: s.joinInvite},
+		{pattern: "GET /api/v1/joins", fn: s.joins},
+		{pattern: "GET /api/v1/pending", fn: s.pending},
+		{pattern: "POST /api/v1/pending/{device}/approve", fn: s.approve},
+		{pattern: "POST /api/v1/pending/{device}/deny", fn: s.deny},
 	}
 }
 

@@ -52,6 +52,28 @@ type Agent interface {
 	// Differences lists the paths where a send-only or receive-only folder
 	// differs from the shared state.
 	Differences(ctx context.Context, folderID string) ([]model.Difference, error)
+
+	// FolderKeys returns the printable keys of a folder this device holds;
+	// a level it does not hold is empty. It fails with model.ErrInvalid for
+	// a folder shared by device pairing, which has no key.
+	FolderKeys(ctx context.Context, folderID string) (model.FolderKeys, error)
+	// JoinFolder adds the folder a printable key names, at req.Path
+	// (created if missing).
+	JoinFolder(ctx context.Context, req model.JoinRequest) (model.FolderStatus, error)
+	// CreateInvite issues an invite link to a folder this device holds.
+	CreateInvite(ctx context.Context, folderID string, req model.InviteRequest) (model.Invite, error)
+	// JoinInvite starts joining a folder by invite link; it returns at once
+	// and the join goes on in the background (see Joins).
+	JoinInvite(ctx context.Context, req model.JoinInviteRequest) (model.JoinStatus, error)
+	// Joins lists the invites this device is redeeming or has redeemed.
+	Joins(ctx context.Context) ([]model.JoinStatus, error)
+	// Pending lists the devices waiting for approval to join a folder.
+	Pending(ctx context.Context) ([]model.PendingDevice, error)
+	// Approve lets a pending device join; req.Folder may be empty when the
+	// device waits for one folder only.
+	Approve(ctx context.Context, deviceID string, req model.DecideRequest) error
+	// Deny refuses a pending device.
+	Deny(ctx context.Context, deviceID string, req model.DecideRequest) error
 }
 
 // ErrNotLoopback marks a listen address the server refuses because it is

@@ -5,6 +5,14 @@
 // what the engine would find on disk with AddConflict, AddVersion and
 // SetDifferences, change a folder's status with EditFolder, and inspect
 // calls with Calls and Restores.
+//
+// Folder keys and invites are real: JoinFolder parses the key with
+// crypto/folderkey and CreateInvite signs links with crypto/invite, so
+// JoinInvite on another fake (or the CLI's local decoding) accepts them.
+// Tests give a folder keys with SetFolderKeys, script how joins by invite
+// end with SetJoinOutcome, seed devices waiting for approval with
+// AddPending, and inspect JoinRequests, JoinInviteRequests, InviteRequests
+// and Decisions.
 package admintest
 
 import (
@@ -28,6 +36,7 @@ type Agent struct {
 	Hook func(ctx context.Context, method string) error
 
 	self      identity.DeviceID
+	key       *identity.Key
 	name      string
 	startedAt time.Time
 
@@ -43,6 +52,15 @@ type Agent struct {
 	versions  map[string][]model.Version    // by folder ID
 	diffs     map[string][]model.Difference // by folder ID
 	restores  []Restore
+
+	keys        map[string]model.FolderKeys // by folder ID
+	joinReqs    []model.JoinRequest
+	inviteReqs  []InviteCall
+	joinInvReqs []model.JoinInviteRequest
+	joins       []*join
+	outcome     JoinOutcome
+	pending     []model.PendingDevice
+	decisions   []Decision
 }
 
 // New returns an empty agent named name with a random device ID.
@@ -53,11 +71,13 @@ func New(name string) *Agent {
 	}
 	return &Agent{
 		self:      k.ID(),
+		key:       k,
 		name:      name,
 		startedAt: time.Now().Add(-90 * time.Minute),
 		calls:     map[string]int{},
 		versions:  map[string][]model.Version{},
 		diffs:     map[string][]model.Difference{},
+		keys:      map[string]model.FolderKeys{},
 	}
 }
 
@@ -273,6 +293,7 @@ func (a *Agent) RemoveFolder(ctx context.Context, id string) error {
 	a.conflicts = slices.DeleteFunc(a.conflicts, func(c model.Conflict) bool { return c.Folder == id })
 	delete(a.versions, id)
 	delete(a.diffs, id)
+	delete(a.keys, id)
 	return nil
 }
 

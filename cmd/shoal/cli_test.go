@@ -361,7 +361,7 @@ func TestErrors(t *testing.T) {
 		{name: "unknown command", args: []string{"frobnicate"}, wantCode: 2, wantMsg: `unknown command "frobnicate" for 'shoal'`},
 		{name: "unknown command with suggestion", args: []string{"stauts"}, wantCode: 2, wantMsg: `did you mean "status"?`},
 		{name: "unknown subcommand", args: []string{"device", "ad"}, wantCode: 2, wantMsg: `did you mean "add"?`},
-		{name: "missing subcommand", args: []string{"folder"}, wantCode: 2, wantMsg: "missing subcommand (add, diff, list, override, remove, revert, set, share)"},
+		{name: "missing subcommand", args: []string{"folder"}, wantCode: 2, wantMsg: "missing subcommand (add, diff, join, keys, list, override, remove, revert, set, share)"},
 		{name: "missing argument", args: []string{"device", "add"}, wantCode: 2, wantMsg: "missing DEVICE_ID"},
 		{name: "missing second argument", args: []string{"folder", "share", "docs"}, wantCode: 2, wantMsg: "missing DEVICE_ID"},
 		{name: "extra argument", args: []string{"status", "now"}, wantCode: 2, wantMsg: `unexpected argument "now"`},
@@ -420,6 +420,7 @@ func TestNoRunningAgent(t *testing.T) {
 		{"status"}, {"device", "list"}, {"folder", "list"}, {"device", "add", newID(t).String()},
 		{"device", "remove", newID(t).String()}, {"folder", "add", t.TempDir()}, {"folder", "remove", "x"},
 		{"folder", "share", "x", newID(t).String()},
+		{"folder", "keys", "x"}, {"invite", "x"}, {"pending"}, {"approve", newID(t).String()}, {"deny", "abcdefg"},
 	}
 	check := func(t *testing.T, home string) {
 		for _, args := range commands {

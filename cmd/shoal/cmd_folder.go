@@ -18,7 +18,8 @@ import (
 func (c *cli) folderCmd() *cobra.Command {
 	return groupCmd("folder", "Manage the folders this device syncs",
 		c.folderAddCmd(), c.folderShareCmd(), c.folderListCmd(), c.folderRemoveCmd(),
-		c.folderSetCmd(), c.folderDiffCmd(), c.folderOverrideCmd(), c.folderRevertCmd())
+		c.folderSetCmd(), c.folderDiffCmd(), c.folderOverrideCmd(), c.folderRevertCmd(),
+		c.folderKeysCmd(), c.folderJoinCmd())
 }
 
 func (c *cli) folderAddCmd() *cobra.Command {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"strings"
@@ -30,7 +31,15 @@ func (c *cli) statusCmd() *cobra.Command {
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), st)
 			}
-			return printStatus(cmd.OutOrStdout(), st, time.Now())
+			// Joins by invite and devices waiting for approval, best
+			// effort: an agent that cannot list them shows none.
+			joins, _ := client.Joins(cmd.Context())
+			pending, _ := client.Pending(cmd.Context())
+			now := time.Now()
+			if err := printStatus(cmd.OutOrStdout(), st, now); err != nil {
+				return err
+			}
+			return printJoins(cmd.OutOrStdout(), joins, pending, now)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
@@ -150,4 +159,44 @@ func printFolderErrors(w io.Writer, fs []model.FolderStatus) {
 			fmt.Fprintf(w, "    %s from the shared state (see 'shoal folder diff %s')\n", plural(f.Differences, "difference"), f.ID)
 		}
 	}
+}
+
+// printJoins lists the joins by invite still under way or failed, and the
+// devices waiting for approval; nothing when there are none.
+func printJoins(w io.Writer, joins []model.JoinStatus, pending []model.PendingDevice, now time.Time) error {
+	var open []model.JoinStatus
+	for _, j := range joins {
+		if j.State != model.JoinJoined {
+			open = append(open, j)
+		}
+	}
+	if len(open) > 0 {
+		fmt.Fprintf(w, "\nJoining by invite (%d)\n", len(open))
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  FOLDER\tPATH\tINVITER\tSTATE\tSINCE")
+		for _, j := range open {
+			state := j.State
+			switch j.State {
+			case model.JoinConnecting:
+				state = "reaching the inviter"
+			case model.JoinPending:
+				state = "waiting for approval"
+			case model.JoinFailed:
+				state = "failed: " + oneLine(cmp.Or(j.Error, "refused"))
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s ago\n", folderName(j.Folder, j.Label), orDash(j.Path), shortID(j.Inviter, ""), orDash(state), humanDuration(now.Sub(j.Since)))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if len(pending) > 0 {
+		fmt.Fprintf(w, "\nWaiting for approval (%d)\n", len(pending))
+		for _, p := range pending {
+			fmt.Fprintf(w, "  %s wants to join %s (%s)\n", deviceLabel(p.ID, p.Name), folderName(p.Folder, p.Label), accessWords(p.Access))
+		}
+		_, err := fmt.Fprintln(w, "  See them with 'shoal pending'; decide with 'shoal approve DEVICE' or 'shoal deny DEVICE'.")
+		return err
+	}
+	return nil
 }

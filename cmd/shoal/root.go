@@ -28,7 +28,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 
 Start with 'shoal init', then 'shoal run' to start the agent. On each
 device, add the other with 'shoal device add DEVICE_ID', and share a folder
-with 'shoal folder add PATH --share DEVICE_ID'.`,
+with 'shoal folder add PATH --share DEVICE_ID'. Or invite another device to a
+folder with 'shoal invite FOLDER_ID' and join it there with 'shoal join LINK'.`,
 		Version:       version,
 		SilenceErrors: true,
 		SilenceUsage:  true,
@@ -54,6 +55,11 @@ with 'shoal folder add PATH --share DEVICE_ID'.`,
 		c.runCmd(),
 		c.deviceCmd(),
 		c.folderCmd(),
+		c.inviteCmd(),
+		c.joinCmd(),
+		c.pendingCmd(),
+		c.approveCmd(),
+		c.denyCmd(),
 		c.conflictsCmd(),
 		c.versionsCmd(),
 		c.statusCmd(),
