@@ -272,6 +272,20 @@ func (c *Client) Deny(ctx context.Context, deviceID string, req model.DecideRequ
 	return c.decide(ctx, deviceID, "deny", req)
 }
 
+// RemoveMember removes a device from a keyed folder (full device ID).
+func (c *Client) RemoveMember(ctx context.Context, folderID, deviceID string) (model.FolderStatus, error) {
+	var f model.FolderStatus
+	p, err := folderPath(folderID)
+	if err != nil {
+		return f, err
+	}
+	if deviceID == "" {
+		return f, badRequest("device ID is missing")
+	}
+	err = c.do(ctx, http.MethodDelete, p+"/members/"+url.PathEscape(deviceID), nil, &f)
+	return f, err
+}
+
 func (c *Client) decide(ctx context.Context, deviceID, verb string, req model.DecideRequest) error {
 	if deviceID == "" {
 		return badRequest("device ID is missing")

@@ -39,6 +39,7 @@ func (s *Server) routes() []route {
 		{pattern: "POST /api/v1/folders/{id}/revert", fn: s.revertFolder},
 		{pattern: "GET /api/v1/folders/{id}/differences", fn: s.differences},
 		{pattern: "GET /api/v1/folders/{id}/keys", fn: s.folderKeys},
+		{pattern: "DELETE /api/v1/folders/{id}/members/{device}", fn: s.removeMember},
 		{pattern: "POST /api/v1/folders/join", fn: s.joinFolder},
 		{pattern: "POST /api/v1/folders/{id}/invites", fn: s.createInvite},
 		{pattern: "POST /api/v1/joins", fn: s.joinInvite},

@@ -102,3 +102,16 @@ func decideRequest(r *http.Request) (string, model.DecideRequest, error) {
 	}
 	return dev, req, nil
 }
+
+func (s *Server) removeMember(r *http.Request) (int, any, error) {
+	folder, err := checkFolderID(r.PathValue("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	dev, err := checkDeviceID(r.PathValue("device"))
+	if err != nil {
+		return 0, nil, err
+	}
+	f, err := s.agent.RemoveMember(r.Context(), folder, dev)
+	return http.StatusOK, f, err
+}

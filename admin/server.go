@@ -74,6 +74,9 @@ type Agent interface {
 	Approve(ctx context.Context, deviceID string, req model.DecideRequest) error
 	// Deny refuses a pending device.
 	Deny(ctx context.Context, deviceID string, req model.DecideRequest) error
+	// RemoveMember removes a device from a keyed folder: the folder moves
+	// to a new key epoch and the device is refused from then on.
+	RemoveMember(ctx context.Context, folderID, deviceID string) (model.FolderStatus, error)
 }
 
 // ErrNotLoopback marks a listen address the server refuses because it is

@@ -478,3 +478,23 @@ func (a *Agent) decide(deviceID string, req model.DecideRequest, approve bool) e
 	}
 	return nil
 }
+
+// RemoveMember implements admin.Agent: it records the call and drops the
+// device from the folder's device list.
+func (a *Agent) RemoveMember(ctx context.Context, folderID, deviceID string) (model.FolderStatus, error) {
+	if err := a.enter(ctx, "RemoveMember"); err != nil {
+		return model.FolderStatus{}, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	i, err := a.folder(folderID)
+	if err != nil {
+		return model.FolderStatus{}, err
+	}
+	if _, ok := a.keys[folderID]; !ok {
+		return model.FolderStatus{}, fmt.Errorf("%w: folder %s is shared by device pairing", model.ErrInvalid, folderID)
+	}
+	f := &a.folders[i]
+	f.Devices = slices.DeleteFunc(f.Devices, func(d string) bool { return d == deviceID })
+	return *f, nil
+}

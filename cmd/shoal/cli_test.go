@@ -361,7 +361,7 @@ func TestErrors(t *testing.T) {
 		{name: "unknown command", args: []string{"frobnicate"}, wantCode: 2, wantMsg: `unknown command "frobnicate" for 'shoal'`},
 		{name: "unknown command with suggestion", args: []string{"stauts"}, wantCode: 2, wantMsg: `did you mean "status"?`},
 		{name: "unknown subcommand", args: []string{"device", "ad"}, wantCode: 2, wantMsg: `did you mean "add"?`},
-		{name: "missing subcommand", args: []string{"folder"}, wantCode: 2, wantMsg: "missing subcommand (add, diff, join, keys, list, override, remove, revert, set, share)"},
+		{name: "missing subcommand", args: []string{"folder"}, wantCode: 2, wantMsg: "missing subcommand (add, diff, join, keys, list, override, remove, remove-device, revert, set, share)"},
 		{name: "missing argument", args: []string{"device", "add"}, wantCode: 2, wantMsg: "missing DEVICE_ID"},
 		{name: "missing second argument", args: []string{"folder", "share", "docs"}, wantCode: 2, wantMsg: "missing DEVICE_ID"},
 		{name: "extra argument", args: []string{"status", "now"}, wantCode: 2, wantMsg: `unexpected argument "now"`},

@@ -19,7 +19,7 @@ func (c *cli) folderCmd() *cobra.Command {
 	return groupCmd("folder", "Manage the folders this device syncs",
 		c.folderAddCmd(), c.folderShareCmd(), c.folderListCmd(), c.folderRemoveCmd(),
 		c.folderSetCmd(), c.folderDiffCmd(), c.folderOverrideCmd(), c.folderRevertCmd(),
-		c.folderKeysCmd(), c.folderJoinCmd())
+		c.folderKeysCmd(), c.folderRemoveDeviceCmd(), c.folderJoinCmd())
 }
 
 func (c *cli) folderAddCmd() *cobra.Command {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/shoalsync/shoal/cmd/shoal/agent"
 	"os"
 	"path/filepath"
 
@@ -72,8 +73,21 @@ func (c *cli) idCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			key, _, err := identity.LoadOrCreate(home)
+			var key *identity.Key
+			inStore, err := agent.DeviceKeyInStore(home)
 			if err != nil {
+				return err
+			}
+			if inStore {
+				// Never make a new key over one kept in the key store.
+				pass, err := c.passphrase()
+				if err != nil {
+					return err
+				}
+				if _, key, err = agent.OpenKeys(home, pass); err != nil {
+					return err
+				}
+			} else if key, _, err = identity.LoadOrCreate(home); err != nil {
 				return err
 			}
 			_, err = fmt.Fprintln(cmd.OutOrStdout(), key.ID())

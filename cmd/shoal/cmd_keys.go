@@ -58,7 +58,7 @@ this device does not hold is absent.`,
 					fmt.Fprintf(out, "%s: %s\n", l.label, l.key)
 				}
 			}
-			_, err = fmt.Fprintln(out, "Anyone with one of these keys gets that access to the folder, for good; share them only with people you trust, or use 'shoal invite'.")
+			_, err = fmt.Fprintln(out, "Anyone with one of these keys gets that access to the folder until a read-write member removes them ('shoal folder remove-device'); share keys only with people you trust, or use 'shoal invite'.")
 			return err
 		},
 	}
@@ -156,4 +156,35 @@ func accessWords(access string) string {
 		return "encrypted peer"
 	}
 	return orDash(access)
+}
+
+func (c *cli) folderRemoveDeviceCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "remove-device FOLDER_ID DEVICE_ID",
+		Short: "Remove a device from a folder shared by key (new keys for everyone else)",
+		Long: `Remove a device from a folder shared by key. The folder moves to a new key
+epoch: the remaining members get the new keys over their sessions (members that
+are offline get them when they come back), and the removed device is refused
+from then on, also with the keys it had. The keys printed by 'shoal folder keys'
+change. Only a read-write member can remove devices.`,
+		Args: exactArgs("FOLDER_ID", "DEVICE_ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFolderID(args[0]); err != nil {
+				return err
+			}
+			id, err := parseDeviceID(args[1])
+			if err != nil {
+				return err
+			}
+			client, err := c.client()
+			if err != nil {
+				return err
+			}
+			if _, err := client.RemoveMember(cmd.Context(), args[0], id.String()); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "Removed device %s from folder %s. The folder has new keys; the other members get them over their sessions.\n", id.Short(), args[0])
+			return err
+		},
+	}
 }

@@ -16,6 +16,7 @@ type runOptions struct {
 	Admin           string   // --admin HOST:PORT; empty means the configured address
 	NoDefaultFolder bool     // --no-default-folder
 	Name            string   // --name; empty means the configured name
+	Passphrase      []byte   // unlocks a protected key store
 	Stdout          io.Writer
 }
 
@@ -37,6 +38,9 @@ address and records it in HOME/admin.json for the other commands.`,
 			}
 			opts.Home = home
 			opts.Stdout = cmd.OutOrStdout()
+			if opts.Passphrase, err = c.passphrase(); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			stderr := cmd.ErrOrStderr()
 			stopNote := context.AfterFunc(ctx, func() {

@@ -16,7 +16,8 @@ import (
 
 // cli holds what every subcommand shares.
 type cli struct {
-	homeFlag string
+	homeFlag       string
+	passphraseFile string
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -48,6 +49,8 @@ folder with 'shoal invite FOLDER_ID' and join it there with 'shoal join LINK'.`,
 	root.SuggestionsMinimumDistance = 2
 	root.PersistentFlags().StringVar(&c.homeFlag, "home", "",
 		"agent home directory (default $SHOAL_HOME, else the user config directory + /shoal)")
+	root.PersistentFlags().StringVar(&c.passphraseFile, "passphrase-file", "",
+		"file holding the key store's passphrase (default $SHOAL_PASSPHRASE), for a key store protected with 'shoal passphrase set'")
 
 	root.AddCommand(
 		c.initCmd(),
@@ -63,6 +66,7 @@ folder with 'shoal invite FOLDER_ID' and join it there with 'shoal join LINK'.`,
 		c.conflictsCmd(),
 		c.versionsCmd(),
 		c.statusCmd(),
+		c.passphraseCmd(),
 		versionCmd(),
 	)
 	return root

@@ -29,6 +29,7 @@ func runAgent(ctx context.Context, opts runOptions) error {
 		Admin:           opts.Admin,
 		NoDefaultFolder: opts.NoDefaultFolder,
 		Name:            opts.Name,
+		Passphrase:      opts.Passphrase,
 		Version:         version,
 		Logger:          log,
 		Stdout:          opts.Stdout,

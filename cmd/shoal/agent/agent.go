@@ -70,7 +70,7 @@ func Init(home, name string, noDefaultFolder bool) (identity.DeviceID, error) {
 		return "", fmt.Errorf("creating home %s: %w", home, err)
 	}
 	var key *identity.Key
-	if inStore, err := deviceKeyInStore(home); err != nil {
+	if inStore, err := DeviceKeyInStore(home); err != nil {
 		return "", err
 	} else if !inStore {
 		if key, _, err = identity.LoadOrCreate(home); err != nil {
@@ -103,9 +103,9 @@ func Init(home, name string, noDefaultFolder bool) (identity.DeviceID, error) {
 	return key.ID(), nil
 }
 
-// deviceKeyInStore reports whether the device key lives in the key store
+// DeviceKeyInStore reports whether the device key lives in the key store
 // (always so for a sealed store), so that no new key is ever made over it.
-func deviceKeyInStore(home string) (bool, error) {
+func DeviceKeyInStore(home string) (bool, error) {
 	if _, err := os.Stat(filepath.Join(home, keystore.SealedFile)); err == nil {
 		return true, nil
 	}
