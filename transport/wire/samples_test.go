@@ -110,8 +110,8 @@ func sampleMessages() map[string]*Message {
 		"responseError": {Payload: &Message_Response{Response: &Response{
 			Id: 18, Code: ErrorCode_ERROR_CODE_NO_SUCH_BLOCK,
 		}}},
-		"close": {Payload: &Message_Close{Close: &Close{Reason: "shutting down"}}},
-		"ping":  {Payload: &Message_Ping{Ping: &Ping{}}},
+		"close":        {Payload: &Message_Close{Close: &Close{Reason: "shutting down"}}},
+		"ping":         {Payload: &Message_Ping{Ping: &Ping{}}},
 		"inviteRedeem": {Payload: &Message_InviteRedeem{InviteRedeem: &InviteRedeem{Invite: bytes.Repeat([]byte{9}, 200)}}},
 		"inviteGranted": {Payload: &Message_InviteResult{InviteResult: &InviteResult{
 			InviteId: bytes.Repeat([]byte{3}, 16), Status: InviteStatus_INVITE_STATUS_GRANTED,
