@@ -8,7 +8,7 @@ require (
 	github.com/libp2p/go-libp2p v0.51.0
 	github.com/mr-tron/base58 v1.3.0
 	github.com/quic-go/quic-go v0.64.1 // indirect; PINNED: v0.65.0 breaks webtransport-go v0.13.0 (used by go-libp2p v0.51.0)
-	golang.org/x/crypto v0.58.0 // indirect
+	golang.org/x/crypto v0.58.0 // folder keys (chacha20poly1305), key store (argon2)
 	google.golang.org/protobuf v1.36.11
 )
 
@@ -19,6 +19,7 @@ require (
 	github.com/prometheus/client_golang v1.24.1
 	github.com/spf13/cobra v1.10.1
 	golang.org/x/sys v0.49.0
+	golang.org/x/text v0.43.0
 	rsc.io/qr v0.2.0
 )
 
@@ -137,7 +138,6 @@ require (
 	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/telemetry v0.0.0-20260924152758-ed294f943157 // indirect
 	golang.org/x/term v0.47.0 // indirect
-	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.15.0 // indirect
 	golang.org/x/tools v0.51.0 // indirect
 	gonum.org/v1/gonum v0.17.0 // indirect
