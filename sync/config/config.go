@@ -80,6 +80,7 @@ type Pending struct {
 
 // Join is an invite this device is redeeming.
 type Join struct {
+	ID    string    `json:"id"`   // the invite's ID, 32 hex digits
 	Link  string    `json:"link"` // the shoal://join/ link
 	Path  string    `json:"path"`
 	State string    `json:"state"` // connecting, pending or failed

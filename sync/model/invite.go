@@ -435,7 +435,7 @@ func (m *Model) JoinInvite(ctx context.Context, req JoinInviteRequest) (JoinStat
 	id := hex.EncodeToString(inv.ID[:])
 	_, _, err = m.mutateConfig(func(c *config.Config) error {
 		c.Joins = slices.DeleteFunc(c.Joins, func(j config.Join) bool { return joinID(j) == id })
-		c.Joins = append(c.Joins, config.Join{Link: link, Path: p, State: JoinConnecting, Since: time.Now()})
+		c.Joins = append(c.Joins, config.Join{ID: id, Link: link, Path: p, State: JoinConnecting, Since: time.Now()})
 		i := slices.IndexFunc(c.Devices, func(d config.Device) bool { return d.ID == inv.Inviter.String() })
 		if i < 0 {
 			c.Devices = append(c.Devices, config.Device{ID: inv.Inviter.String(), Addrs: slices.Clone(inv.Addrs)})
@@ -463,7 +463,12 @@ func (m *Model) JoinInvite(ctx context.Context, req JoinInviteRequest) (JoinStat
 	return JoinStatus{}, fmt.Errorf("%w: join %s vanished", ErrNotFound, id)
 }
 
+// joinID returns the invite ID of a join (decoding the link of a join
+// recorded without one).
 func joinID(j config.Join) string {
+	if j.ID != "" {
+		return j.ID
+	}
 	inv, err := invite.Decode(j.Link)
 	if err != nil {
 		return ""
