@@ -239,7 +239,6 @@ func TestKeyRouteErrors(t *testing.T) {
 		{name: "join unknown field", method: "POST", path: "/api/v1/folders/join", body: `{"key":"k","path":"/x","secret":1}`, want: 400, wantMsg: "secret"},
 		{name: "join not a key", method: "POST", path: "/api/v1/folders/join", body: `{"key":"hello","path":"/x"}`, want: 400, wantMsg: "not a folder key", reaches: "JoinFolder"},
 		{name: "join mistyped key", method: "POST", path: "/api/v1/folders/join", body: `{"key":"` + mistyped + `","path":"/x"}`, want: 400, wantMsg: "mistyped", reaches: "JoinFolder"},
-		{name: "join encrypted key", method: "POST", path: "/api/v1/folders/join", body: `{"key":"` + other.Encrypted + `","path":"/x"}`, want: 400, wantMsg: "encrypted peer", reaches: "JoinFolder"},
 		{name: "join folder it has", method: "POST", path: "/api/v1/folders/join", body: `{"key":"` + k.ReadOnly + `","path":"/x"}`, want: 409, wantMsg: "already has it", reaches: "JoinFolder"},
 		{name: "join bad peer", method: "POST", path: "/api/v1/folders/join", body: `{"key":"` + other.ReadOnly + `","path":"/x","peers":["nobody"]}`, want: 400, wantMsg: "peer", reaches: "JoinFolder"},
 

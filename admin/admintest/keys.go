@@ -148,9 +148,6 @@ func (a *Agent) JoinFolder(ctx context.Context, req model.JoinRequest) (model.Fo
 	if err != nil {
 		return model.FolderStatus{}, fmt.Errorf("%w: folder key: %v", model.ErrInvalid, err)
 	}
-	if sec.Access() == folderkey.Encrypted {
-		return model.FolderStatus{}, fmt.Errorf("%w: joining as an encrypted peer is not supported yet; use a read-write or read-only key", model.ErrInvalid)
-	}
 	if !filepath.IsAbs(req.Path) {
 		return model.FolderStatus{}, fmt.Errorf("%w: path %q is not absolute", model.ErrInvalid, req.Path)
 	}

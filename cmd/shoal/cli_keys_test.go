@@ -169,7 +169,6 @@ func TestFolderJoinCommand(t *testing.T) {
 	wantFail(t, agent, "JoinFolder", 1, "--label is empty", "--home", home, "folder", "join", k3.ReadOnly, t.TempDir(), "--label", "")
 	wantFail(t, agent, "JoinFolder", 2, "missing PATH", "--home", home, "folder", "join", k3.ReadOnly)
 	wantFail(t, agent, "", 1, "already has it", "--home", home, "folder", "join", k.ReadWrite, t.TempDir())
-	wantFail(t, agent, "", 1, "encrypted peer", "--home", home, "folder", "join", k3.Encrypted, t.TempDir())
 	wantFail(t, agent, "", 1, "peer", "--home", home, "folder", "join", k3.ReadOnly, t.TempDir(), "--peer", "nobody")
 }
 

@@ -287,3 +287,25 @@ func (s *Secret) DecryptBytes(sealed, ad []byte) ([]byte, error) {
 	}
 	return plain, nil
 }
+
+// SealBytes is EncryptBytes with a deterministic nonce: the first 24 bytes
+// of HMAC-SHA256(block key, "shoal sealbytes v1\x00" || len(ad) || ad ||
+// plain). The same input always gives the same output, so every writer
+// that seals one record makes the same twin; DecryptBytes opens it. It
+// reveals to whoever sees two outputs only whether they are equal.
+func (s *Secret) SealBytes(plain, ad []byte) ([]byte, error) {
+	ck := s.content()
+	if ck == nil {
+		return nil, ErrNoContentKey
+	}
+	mac := hmac.New(sha256.New, ck.blockKey)
+	mac.Write([]byte("shoal sealbytes v1\x00"))
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(ad)))
+	mac.Write(n[:])
+	mac.Write(ad)
+	mac.Write(plain)
+	out := make([]byte, nonceSize, nonceSize+len(plain)+tagSize)
+	copy(out, mac.Sum(nil)[:nonceSize])
+	return ck.blockAEAD.Seal(out, out[:nonceSize], plain, bytesAD(ad)), nil
+}

@@ -335,3 +335,31 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestSealBytes(t *testing.T) {
+	s, other := generate(t), generate(t)
+	plain, ad := []byte("a plaintext record"), []byte("twin ad")
+	a, err := s.SealBytes(plain, ad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := s.SealBytes(plain, ad); !bytes.Equal(a, b) {
+		t.Error("SealBytes is not deterministic")
+	}
+	if b, _ := s.SealBytes(plain, []byte("other ad")); bytes.Equal(a[:24], b[:24]) {
+		t.Error("the nonce does not depend on ad")
+	}
+	if b, _ := other.SealBytes(plain, ad); bytes.Equal(a, b) {
+		t.Error("two folders seal alike")
+	}
+	if got, err := s.DecryptBytes(a, ad); err != nil || !bytes.Equal(got, plain) {
+		t.Errorf("round trip: %q, %v", got, err)
+	}
+	if _, err := other.DecryptBytes(a, ad); !errors.Is(err, ErrDecrypt) {
+		t.Errorf("another folder opened it: %v", err)
+	}
+	enc, _ := s.Downgrade(Encrypted)
+	if _, err := enc.SealBytes(plain, ad); !errors.Is(err, ErrNoContentKey) {
+		t.Errorf("encrypted level sealed: %v", err)
+	}
+}

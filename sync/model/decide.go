@@ -1,6 +1,7 @@
 package model
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -42,6 +43,9 @@ func (f *folder) decide(n need, abs string) (plan.Decision, fs.FileInfo, error) 
 		in.Local = n.local.Info
 	}
 	in.Disk = diskState(n.local, w, fi, abs)
+	if f.encryptedOnly() {
+		return encryptedDecision(in, fi), fi, nil
+	}
 	isDir := w.Type == wire.FileType_FILE_TYPE_DIRECTORY
 	if in.Local != nil && !in.Local.Deleted {
 		isDir = isDir || in.Local.Type == wire.FileType_FILE_TYPE_DIRECTORY
@@ -72,6 +76,24 @@ func (f *folder) decide(n need, abs string) (plan.Decision, fs.FileInfo, error) 
 		}
 	}
 	return plan.Decide(in), fi, nil
+}
+
+// encryptedDecision decides for an encrypted peer, whose records are all
+// twins (files) copied from others: it never has changes of its own, so it
+// takes the winner without conflict copies, whatever is on disk.
+func encryptedDecision(in plan.Input, fi fs.FileInfo) plan.Decision {
+	g, l := in.Global, in.Local
+	switch {
+	case g.Deleted && fi == nil:
+		return plan.Decision{Action: plan.Adopt}
+	case g.Deleted:
+		return plan.Decision{Action: plan.Delete, Archive: in.Archive}
+	case fi == nil:
+		return plan.Decision{Action: plan.Create}
+	case l != nil && !l.Deleted && in.Disk == plan.AsRecorded && l.Size == g.Size && bytes.Equal(l.BlocksHash, g.BlocksHash):
+		return plan.Decision{Action: plan.Adopt}
+	}
+	return plan.Decision{Action: plan.Replace, Archive: in.Archive}
 }
 
 // neverScanned reports whether the scanner skips an entry for good: special
@@ -176,7 +198,7 @@ func cloneInfo(w *wire.FileInfo) *wire.FileInfo {
 		ModifiedS: w.ModifiedS, ModifiedNs: w.ModifiedNs, ModifiedBy: w.ModifiedBy,
 		Version: index.Clone(w.Version), Deleted: w.Deleted, Blocks: w.Blocks,
 		SymlinkTarget: w.SymlinkTarget, BlockSize: w.BlockSize, BlocksHash: w.BlocksHash,
-		LocalFlags: w.LocalFlags, Signature: w.Signature,
+		LocalFlags: w.LocalFlags, Signature: w.Signature, Sealed: w.Sealed, Meta: w.Meta,
 	}
 }
 

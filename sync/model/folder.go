@@ -39,6 +39,9 @@ type folder struct {
 
 	pullCh chan struct{} // capacity 1: a pull is wanted
 	scanCh chan struct{} // capacity 1: pendingScan has paths
+	sealCh chan struct{} // capacity 1: records may lack twins (sealPass)
+
+	sealedUpTo atomic.Int64 // sealPass has looked at every record up to this sequence
 
 	pulledBytes atomic.Int64 // block bytes fetched from peers
 	reusedBytes atomic.Int64 // block bytes copied from local files
@@ -88,6 +91,7 @@ func newFolder(m *Model, fc config.Folder, idx *index.Folder) *folder {
 		cancel: func() {},
 		pullCh: make(chan struct{}, 1),
 		scanCh: make(chan struct{}, 1),
+		sealCh: make(chan struct{}, 1),
 		opCh:   make(chan op),
 
 		modeChanged: make(chan struct{}, 1),
@@ -331,25 +335,33 @@ func (f *folder) serve(ctx context.Context) {
 	if rescan <= 0 {
 		rescan = time.Hour
 	}
-	w := watch.New(f.path(), watch.Options{Debounce: f.m.opts.Debounce, FullRescan: rescan, Logger: f.log})
-	wg.Go(func() {
-		if err := w.Serve(ctx, events); err != nil && ctx.Err() == nil {
-			f.log.Warn("Watcher stopped", slog.Any("error", err))
+	// An encrypted peer holds only twins: nothing to watch or scan.
+	encrypted := f.encryptedOnly()
+	if !encrypted {
+		w := watch.New(f.path(), watch.Options{Debounce: f.m.opts.Debounce, FullRescan: rescan, Logger: f.log})
+		wg.Go(func() {
+			if err := w.Serve(ctx, events); err != nil && ctx.Err() == nil {
+				f.log.Warn("Watcher stopped", slog.Any("error", err))
+			}
+		})
+		// Scan only once the watches are in place, so no change falls between.
+		select {
+		case <-w.Ready():
+		case <-ctx.Done():
+			return
 		}
-	})
-
-	// Scan only once the watches are in place, so no change falls between.
-	select {
-	case <-w.Ready():
-	case <-ctx.Done():
-		return
 	}
 	f.loadIgnores()
 	f.recount()
 	if f.mode() != modeReceiveOnly && f.nLocalOnly.Load() > 0 {
 		f.applyMode() // a mode change the agent stopped before applying
 	}
-	f.requestScan(nil, true)
+	if encrypted {
+		f.pullSoon()
+	} else {
+		f.requestScan(nil, true)
+		f.sealSoon()
+	}
 	cleanup := time.NewTicker(time.Duration(f.cfg().EffectiveVersioning().CleanupSeconds) * time.Second)
 	defer cleanup.Stop()
 	f.cleanArchive()
@@ -374,6 +386,7 @@ func (f *folder) serve(ctx context.Context) {
 				retryScan.Reset(f.m.opts.Debounce)
 			}
 			f.pullSoon()
+			f.sealSoon()
 			if f.hasError() {
 				retryPull.Reset(f.m.opts.RetryInterval)
 			}
@@ -384,7 +397,10 @@ func (f *folder) serve(ctx context.Context) {
 			}
 			if f.idx.Sequence() != seq {
 				f.recount() // a walk of the index: only when the pull changed it
+				f.sealSoon()
 			}
+		case <-f.sealCh:
+			f.sealPass(ctx)
 		case o := <-f.opCh:
 			o.done <- o.fn(ctx)
 		case <-f.modeChanged:
@@ -409,7 +425,7 @@ func (f *folder) serve(ctx context.Context) {
 // hashed, to be scanned again once they settle.
 func (f *folder) runScan(ctx context.Context) (retry []string) {
 	paths, full := f.takeScan()
-	if !full && len(paths) == 0 {
+	if (!full && len(paths) == 0) || f.encryptedOnly() {
 		return nil
 	}
 	requeue := func() { // keep the work for the next attempt

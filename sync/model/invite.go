@@ -53,9 +53,6 @@ func (m *Model) CreateInvite(ctx context.Context, folderID string, req InviteReq
 	if access > held {
 		return Invite{}, fmt.Errorf("%w: this device holds the %s key of folder %s and cannot invite at %s", ErrInvalid, held, folderID, access)
 	}
-	if access == folderkey.Encrypted {
-		return Invite{}, fmt.Errorf("%w: encrypted-peer access is not supported yet; invite at rw or ro", ErrInvalid)
-	}
 	if req.Approve && held != folderkey.ReadWrite {
 		return Invite{}, fmt.Errorf("%w: only a read-write member can approve joining devices", ErrInvalid)
 	}

@@ -200,10 +200,11 @@ func (p *peer) accessOf(folder string) folderkey.Access {
 	return p.access[folder]
 }
 
-// mayExchange reports whether plaintext records and blocks of f may flow
-// with the device on p: always for a folder shared by pairing; for a keyed
-// folder only after the device proved the read-only key or better in this
-// session.
+// mayExchange reports whether records and blocks of f may flow with the
+// device on p: always for a folder shared by pairing; for a keyed folder
+// only after the device proved a key of the folder in this session. With a
+// device that proved only the encrypted-peer key, only twins and sealed
+// blocks flow (sealedFor).
 func (f *folder) mayExchange(p *peer) bool {
 	if f.removed.Load() {
 		return false
@@ -211,7 +212,7 @@ func (f *folder) mayExchange(p *peer) bool {
 	if f.key() == nil {
 		return true
 	}
-	return p.accessOf(f.id) >= folderkey.ReadOnly
+	return p.accessOf(f.id) >= folderkey.Encrypted
 }
 
 // admitMember makes a device that proved it holds f's key a member: it is
@@ -365,9 +366,6 @@ func (m *Model) JoinFolder(ctx context.Context, req JoinRequest) (FolderStatus, 
 // joinWithSecret adds a folder by key, shared with the devices named in
 // req.Peers and with also.
 func (m *Model) joinWithSecret(sec *folderkey.Secret, req JoinRequest, also ...identity.DeviceID) (FolderStatus, error) {
-	if sec.Access() == folderkey.Encrypted {
-		return FolderStatus{}, fmt.Errorf("%w: joining as an encrypted peer is not supported yet; use a read-write or read-only key", ErrInvalid)
-	}
 	if req.Path == "" {
 		return FolderStatus{}, fmt.Errorf("%w: a path for the folder is required", ErrInvalid)
 	}

@@ -208,6 +208,9 @@ func (m *Model) sendClusterConfig(p *peer) {
 			}
 			wf.Proofs = m.proofsFor(p, sec)
 			wf.KeyEpoch = sec.Epoch()
+			if p.accessOf(f.id) < folderkey.ReadOnly {
+				wf.Label = "" // only members that can read the folder see its name
+			}
 		}
 		cc.Folders = append(cc.Folders, wf)
 	}
@@ -286,12 +289,6 @@ func (m *Model) handleClusterConfig(p *peer, cc *wire.ClusterConfig, onlyMissing
 				level = slog.LevelDebug // a guest: do not let it fill the log
 			}
 			m.log.Log(context.Background(), level, "Device offers a keyed folder without a valid proof of its key", dev.LogAttr(), slog.String("folder", f.id))
-			continue
-		}
-		if a < folderkey.ReadOnly {
-			// Encrypted peers are not supported yet: such a device is
-			// not made a member.
-			m.log.Debug("Device proved only the encrypted-peer key; not supported yet", dev.LogAttr(), slog.String("folder", f.id))
 			continue
 		}
 		if !f.sharedWith(dev) && !onlyMissing {
@@ -373,6 +370,7 @@ var errBatchFull = errors.New("batch full")
 // until ctx ends.
 func (m *Model) sendIndex(ctx context.Context, p *peer, f *folder, from int64, reset bool) error {
 	seq := from
+	sealed := f.sealedFor(p) // an encrypted peer gets twins only
 	first := true
 	for {
 		changed := f.localChanged() // take the channel before reading, so no change is missed
@@ -390,8 +388,17 @@ func (m *Model) sendIndex(ctx context.Context, p *peer, f *folder, from int64, r
 						return nil // a receive-only folder's local change: never sent
 					}
 					fi.LocalFlags = 0 // bookkeeping stays here
-					if !f.signRecord(fi) {
-						return nil // unsigned on a read-only device: its own change
+					if sealed {
+						if fi = f.twinToSend(fi); fi == nil {
+							return nil // not sealed yet: sent once a writer has
+						}
+					} else {
+						if !f.signRecord(fi) {
+							return nil // unsigned on a read-only device: its own change
+						}
+						if fi.Sealed != nil {
+							fi.Sealed = f.currentTwin(fi) // nil if from an earlier epoch
+						}
 					}
 				}
 				batch = append(batch, fi)
@@ -435,11 +442,30 @@ func (m *Model) handleIndex(p *peer, ix *wire.Index) error {
 		return fmt.Errorf("index for folder %q that is not shared with this device", ix.Folder)
 	}
 	if !f.mayExchange(p) {
-		return fmt.Errorf("index for folder %s before proving its read-only key", ix.Folder)
+		return fmt.Errorf("index for folder %s before proving its key", ix.Folder)
 	}
 	if err := f.checkSignatures(ix.Files); err != nil {
 		f.rejected.Add(1)
 		return err
+	}
+	switch {
+	case f.encryptedOnly():
+		if err := f.checkEncryptedIndex(ix.Files); err != nil {
+			f.rejected.Add(1)
+			return err
+		}
+	case f.sealedFor(p):
+		files, err := f.openTwins(ix.Files)
+		if err != nil {
+			f.rejected.Add(1)
+			return err
+		}
+		ix.Files = files
+	case f.key() != nil:
+		if err := f.checkTwins(ix.Files); err != nil {
+			f.rejected.Add(1)
+			return err
+		}
 	}
 	if !ix.ReplaceAll {
 		cur, _, err := f.idx.RemoteState(dev)
@@ -481,7 +507,13 @@ func (m *Model) Request(ctx context.Context, c Conn, r *wire.Request) *wire.Resp
 		resp.Code = wire.ErrorCode_ERROR_CODE_NO_SUCH_FOLDER
 		return resp
 	}
-	data, err := f.readBlock(ctx, r.Hash, r.Size, false)
+	var data []byte
+	var err error
+	if f.sealedFor(p) {
+		data, err = f.readSealed(ctx, r)
+	} else {
+		data, err = f.readBlock(ctx, r.Hash, r.Size, false)
+	}
 	if err != nil {
 		resp.Code = wire.ErrorCode_ERROR_CODE_NO_SUCH_BLOCK
 		return resp

@@ -451,7 +451,7 @@ func (f *folder) newRecord(n need, abs string) (index.LocalFile, error) {
 	w := n.g.Winner
 	rec := cloneInfo(w)
 	rec.LocalFlags = 0
-	if n.local != nil && index.Compare(n.local.Info.Version, w.Version) == index.Concurrent {
+	if n.local != nil && index.Compare(n.local.Info.Version, w.Version) == index.Concurrent && !f.encryptedOnly() {
 		// Merge and bump: the result dominates both, and no other device
 		// can reach the same vector with different content (two devices
 		// merging different winners of one path would otherwise agree on
@@ -1128,7 +1128,16 @@ func (f *folder) fetch(ctx context.Context, w *wire.FileInfo, b *wire.BlockInfo,
 	for i := range peers {
 		p := peers[(start+i)%len(peers)]
 		c := p.conn
-		resp, err := p.request(ctx, &wire.Request{Folder: f.id, Hash: b.Hash, Size: b.Size, Name: w.Name, Offset: b.Offset})
+		req := &wire.Request{Folder: f.id, Hash: b.Hash, Size: b.Size, Name: w.Name, Offset: b.Offset}
+		var twinBlock *wire.BlockInfo
+		if f.sealedFor(p) {
+			var err error
+			if req, twinBlock, err = f.sealedRequest(p, w, b); err != nil {
+				lastErr = err
+				continue
+			}
+		}
+		resp, err := p.request(ctx, req)
 		if err != nil {
 			lastErr = fmt.Errorf("requesting block from %s: %w", c.ID().Short(), err)
 			continue
@@ -1136,6 +1145,16 @@ func (f *folder) fetch(ctx context.Context, w *wire.FileInfo, b *wire.BlockInfo,
 		if resp.Code != wire.ErrorCode_ERROR_CODE_NONE {
 			lastErr = fmt.Errorf("device %s: %s", c.ID().Short(), resp.Code)
 			continue
+		}
+		if twinBlock != nil {
+			plain, err := f.openSealed(resp.Data, twinBlock, b)
+			if err != nil {
+				f.log.Warn("Encrypted peer sent a block that does not open; discarded", c.ID().LogAttr(), slog.String("path", w.Name), slog.Int64("offset", b.Offset), slog.Any("error", err))
+				lastErr = fmt.Errorf("device %s sent a corrupt block", c.ID().Short())
+				continue
+			}
+			f.pulledBytes.Add(int64(len(resp.Data)))
+			return plain, nil
 		}
 		if h := sha256.Sum256(resp.Data); len(resp.Data) != int(b.Size) || !bytes.Equal(h[:], b.Hash) {
 			f.log.Warn("Device sent a block with the wrong hash; discarded", c.ID().LogAttr(), slog.String("path", w.Name), slog.Int64("offset", b.Offset))

@@ -149,6 +149,9 @@ func (m *Model) installEpoch(f *folder, old, next *folderkey.Secret, removals []
 		f.setConfig(fc)
 	}
 	f.sec.Store(next)
+	// Every twin was sealed with the old keys: seal again.
+	f.sealedUpTo.Store(0)
+	f.sealSoon()
 	for _, id := range gone {
 		if p := m.peerFor(id); p != nil {
 			p.conn.Close("removed from a folder")
@@ -176,7 +179,7 @@ func (m *Model) afterRekey(f *folder, from *peer) {
 		if p == from || f.denies(p.conn.ID()) {
 			continue
 		}
-		if a := p.accessOf(f.id); a >= folderkey.ReadOnly {
+		if a := p.accessOf(f.id); a >= folderkey.Encrypted {
 			m.sendRekey(p, f, a)
 		}
 	}
@@ -290,7 +293,7 @@ func (m *Model) offerRekey(p *peer, f *folder, wf *wire.Folder) {
 	if old == nil {
 		return
 	}
-	if a := m.verifiedAccess(p, old, wf.Proofs); a >= folderkey.ReadOnly {
+	if a := m.verifiedAccess(p, old, wf.Proofs); a >= folderkey.Encrypted {
 		p.setAccess(f.id, 0)
 		m.sendRekey(p, f, a)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"slices"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -78,9 +79,32 @@ func testIndex(files ...*FileInfo) *Index {
 
 // sampleMessages returns one or more valid messages of every payload type,
 // keyed by a name for subtests and seed corpora.
+// testTwin is a file record with a sealed twin attached, and the twin as an
+// encrypted peer gets it.
+func testTwin() (withTwin, twin *FileInfo) {
+	withTwin = testFile("sealed/file.bin", 200<<10)
+	twin = testFile("ab/"+strings.Repeat("c", 70), 0)
+	twin.Sequence, twin.Meta = 0, bytes.Repeat([]byte{9}, 300)
+	for i, b := range withTwin.Blocks {
+		h := sha256.Sum256([]byte{byte(i)})
+		size := int32((4+int(b.Size)+4095)/4096*4096 + 40)
+		twin.Blocks = append(twin.Blocks, &BlockInfo{Offset: twin.Size, Size: size, Hash: h[:]})
+		twin.Size += int64(size)
+	}
+	twin.BlocksHash = BlocksHash(twin.Blocks)
+	twin.Signature = bytes.Repeat([]byte{8}, SignatureSize)
+	withTwin.Sealed = twin
+	sent := proto.Clone(twin).(*FileInfo)
+	sent.Sequence = 4
+	return withTwin, sent
+}
+
 func sampleMessages() map[string]*Message {
 	hash := sha256.Sum256([]byte("block"))
+	withTwin, twin := testTwin()
 	return map[string]*Message{
+		"indexWithTwin": {Payload: &Message_Index{Index: testIndex(withTwin)}},
+		"indexOfTwins":  {Payload: &Message_Index{Index: testIndex(twin)}},
 		"hello": {Payload: &Message_Hello{Hello: &Hello{
 			ProtocolVersion: ProtocolVersion, DeviceName: "Laptop über 日本", ClientName: "shoal", ClientVersion: "v0.1.0",
 			Nonce: bytes.Repeat([]byte{7}, NonceSize),

@@ -878,7 +878,15 @@ type FileInfo struct {
 	LocalFlags    uint32                 `protobuf:"varint,15,opt,name=local_flags,json=localFlags,proto3" json:"local_flags,omitempty"`         // this device's bookkeeping; never sent (a received record with flags is invalid)
 	// signature is the folder writer key's Ed25519 signature over
 	// SigningBytes (folders shared by key; empty otherwise).
-	Signature     []byte `protobuf:"bytes,16,opt,name=signature,proto3" json:"signature,omitempty"`
+	Signature []byte `protobuf:"bytes,16,opt,name=signature,proto3" json:"signature,omitempty"`
+	// sealed is this record's twin for encrypted peers, made by a writer
+	// (docs/protocol.md, "Encrypted peers"): sent with the record between
+	// devices that hold the read-only key or better, and instead of it to an
+	// encrypted peer. A twin has no sealed field of its own.
+	Sealed *FileInfo `protobuf:"bytes,17,opt,name=sealed,proto3" json:"sealed,omitempty"`
+	// meta is set on twins only: the plaintext record, encrypted with the
+	// folder's content key. Covered by the twin's signature.
+	Meta          []byte `protobuf:"bytes,18,opt,name=meta,proto3" json:"meta,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1021,6 +1029,20 @@ func (x *FileInfo) GetLocalFlags() uint32 {
 func (x *FileInfo) GetSignature() []byte {
 	if x != nil {
 		return x.Signature
+	}
+	return nil
+}
+
+func (x *FileInfo) GetSealed() *FileInfo {
+	if x != nil {
+		return x.Sealed
+	}
+	return nil
+}
+
+func (x *FileInfo) GetMeta() []byte {
+	if x != nil {
+		return x.Meta
 	}
 	return nil
 }
@@ -1728,7 +1750,7 @@ const file_shoal_proto_rawDesc = "" +
 	"\vreplace_all\x18\x03 \x01(\bR\n" +
 	"replaceAll\x12-\n" +
 	"\x05files\x18\x04 \x03(\v2\x17.shoal.wire.v1.FileInfoR\x05files\x12#\n" +
-	"\rlast_sequence\x18\x05 \x01(\x03R\flastSequence\"\xa1\x04\n" +
+	"\rlast_sequence\x18\x05 \x01(\x03R\flastSequence\"\xe6\x04\n" +
 	"\bFileInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12+\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x17.shoal.wire.v1.FileTypeR\x04type\x12\x12\n" +
@@ -1752,7 +1774,9 @@ const file_shoal_proto_rawDesc = "" +
 	"blocksHash\x12\x1f\n" +
 	"\vlocal_flags\x18\x0f \x01(\rR\n" +
 	"localFlags\x12\x1c\n" +
-	"\tsignature\x18\x10 \x01(\fR\tsignature\"<\n" +
+	"\tsignature\x18\x10 \x01(\fR\tsignature\x12/\n" +
+	"\x06sealed\x18\x11 \x01(\v2\x17.shoal.wire.v1.FileInfoR\x06sealed\x12\x12\n" +
+	"\x04meta\x18\x12 \x01(\fR\x04meta\"<\n" +
 	"\x06Vector\x122\n" +
 	"\bcounters\x18\x01 \x03(\v2\x16.shoal.wire.v1.CounterR\bcounters\"/\n" +
 	"\aCounter\x12\x0e\n" +
@@ -1877,15 +1901,16 @@ var file_shoal_proto_depIdxs = []int32{
 	1,  // 15: shoal.wire.v1.FileInfo.type:type_name -> shoal.wire.v1.FileType
 	12, // 16: shoal.wire.v1.FileInfo.version:type_name -> shoal.wire.v1.Vector
 	14, // 17: shoal.wire.v1.FileInfo.blocks:type_name -> shoal.wire.v1.BlockInfo
-	13, // 18: shoal.wire.v1.Vector.counters:type_name -> shoal.wire.v1.Counter
-	2,  // 19: shoal.wire.v1.Response.code:type_name -> shoal.wire.v1.ErrorCode
-	3,  // 20: shoal.wire.v1.InviteResult.status:type_name -> shoal.wire.v1.InviteStatus
-	21, // 21: shoal.wire.v1.Rekey.removals:type_name -> shoal.wire.v1.Removal
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	11, // 18: shoal.wire.v1.FileInfo.sealed:type_name -> shoal.wire.v1.FileInfo
+	13, // 19: shoal.wire.v1.Vector.counters:type_name -> shoal.wire.v1.Counter
+	2,  // 20: shoal.wire.v1.Response.code:type_name -> shoal.wire.v1.ErrorCode
+	3,  // 21: shoal.wire.v1.InviteResult.status:type_name -> shoal.wire.v1.InviteStatus
+	21, // 22: shoal.wire.v1.Rekey.removals:type_name -> shoal.wire.v1.Removal
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_shoal_proto_init() }

@@ -20,7 +20,8 @@ const signingTag = "shoal file record v1\x00"
 // SigningBytes returns the canonical bytes a folder's writer key signs for a
 // file record of folder: every field an author sets, in a fixed order with
 // fixed-width integers and length-prefixed strings. The per-device fields
-// (sequence, local_flags) and the signature itself are left out, so a
+// (sequence, local_flags), the signature itself and the sealed twin (which
+// carries its own signature) are left out, so a
 // record keeps its signature as it is relayed from device to device.
 // docs/protocol.md ("Signed records") gives the layout.
 func SigningBytes(folder string, f *FileInfo) []byte {
@@ -55,6 +56,11 @@ func SigningBytes(folder string, f *FileInfo) []byte {
 		b = binary.BigEndian.AppendUint64(b, uint64(bl.GetOffset()))
 		b = binary.BigEndian.AppendUint32(b, uint32(bl.GetSize()))
 		b = appendString(b, string(bl.GetHash()))
+	}
+	if len(f.Meta) > 0 {
+		// Twins only, so the bytes of every plaintext record stay as they
+		// were before twins existed.
+		b = appendString(b, string(f.Meta))
 	}
 	return b
 }

@@ -16,6 +16,11 @@ const (
 	MaxNameComponentLen = 255     // bytes in one slash-separated component
 	MaxFileSize         = 1 << 50 // bytes in one file
 	MaxBlockSize        = 16 << 20
+	// MaxSealedBlockSize bounds a twin's blocks: a sealed MaxBlockSize
+	// block (24-byte nonce, 4-byte length, padding to 4 KiB, 16-byte tag).
+	MaxSealedBlockSize = MaxBlockSize + 4096 + 40
+	// MaxMetaSize bounds FileInfo.meta, the encrypted plaintext record.
+	MaxMetaSize         = 16 << 20
 	MinAverageBlockSize = 64 << 10 // smallest FileInfo.block_size (the chunker's average)
 	MaxAverageBlockSize = 4 << 20  // largest FileInfo.block_size
 	MaxSymlinkTargetLen = 4096
@@ -275,7 +280,7 @@ func ValidateIndex(m *Index) error {
 }
 
 // ValidateRequest checks a block request: a valid folder ID, a HashSize
-// hash, a size in (0, MaxBlockSize], and, when present, a valid name hint and
+// hash, a size in (0, MaxSealedBlockSize], and, when present, a valid name hint and
 // a non-negative offset hint.
 func ValidateRequest(r *Request) error {
 	if r == nil {
@@ -287,8 +292,8 @@ func ValidateRequest(r *Request) error {
 	if len(r.Hash) != HashSize {
 		return invalid("request %d: hash of %d bytes, want %d", r.Id, len(r.Hash), HashSize)
 	}
-	if r.Size <= 0 || r.Size > MaxBlockSize {
-		return invalid("request %d: size %d (want 1-%d)", r.Id, r.Size, MaxBlockSize)
+	if r.Size <= 0 || r.Size > MaxSealedBlockSize {
+		return invalid("request %d: size %d (want 1-%d)", r.Id, r.Size, MaxSealedBlockSize)
 	}
 	if r.Name != "" {
 		if err := ValidName(r.Name); err != nil {
@@ -302,7 +307,7 @@ func ValidateRequest(r *Request) error {
 }
 
 // ValidateResponse checks a block response: with code NONE, 1 to
-// MaxBlockSize bytes of data; with any other code, no data. Codes this
+// MaxSealedBlockSize bytes of data; with any other code, no data. Codes this
 // version does not know are accepted and mean ERROR_CODE_GENERIC. Whether the
 // data matches the request (size and hash) is for the requester to check.
 func ValidateResponse(r *Response) error {
@@ -310,8 +315,8 @@ func ValidateResponse(r *Response) error {
 		return invalid("missing response")
 	}
 	if r.Code == ErrorCode_ERROR_CODE_NONE {
-		if len(r.Data) == 0 || len(r.Data) > MaxBlockSize {
-			return invalid("response %d: %d bytes of data (want 1-%d)", r.Id, len(r.Data), MaxBlockSize)
+		if len(r.Data) == 0 || len(r.Data) > MaxSealedBlockSize {
+			return invalid("response %d: %d bytes of data (want 1-%d)", r.Id, len(r.Data), MaxSealedBlockSize)
 		}
 		return nil
 	}

@@ -30,6 +30,35 @@ func ValidateFileInfo(f *FileInfo) error {
 	if f == nil {
 		return invalid("missing file record")
 	}
+	maxBlock := int32(MaxBlockSize)
+	if len(f.Meta) != 0 {
+		maxBlock = MaxSealedBlockSize // a twin, as sent to an encrypted peer
+	}
+	if err := validateRecord(f, maxBlock); err != nil {
+		return err
+	}
+	if f.Sealed == nil {
+		return nil
+	}
+	if len(f.Meta) != 0 {
+		return fileInvalid(f, "a twin with a twin")
+	}
+	t := f.Sealed
+	switch {
+	case t.Sealed != nil:
+		return fileInvalid(f, "twin with a twin")
+	case len(t.Meta) == 0:
+		return fileInvalid(f, "twin without meta")
+	case t.Type != FileType_FILE_TYPE_FILE:
+		return fileInvalid(f, "twin of type %v", t.Type)
+	case t.LocalFlags != 0:
+		return fileInvalid(f, "twin with local flags")
+	}
+	return validateRecord(t, MaxSealedBlockSize)
+}
+
+// validateRecord checks one record, not its twin; maxBlock bounds block sizes.
+func validateRecord(f *FileInfo, maxBlock int32) error {
 	if err := ValidName(f.Name); err != nil {
 		return err
 	}
@@ -54,6 +83,10 @@ func ValidateFileInfo(f *FileInfo) error {
 		return fileInvalid(f, "symlink target on a %v", f.Type)
 	case len(f.Signature) != 0 && len(f.Signature) != SignatureSize:
 		return fileInvalid(f, "signature of %d bytes, want %d", len(f.Signature), SignatureSize)
+	case len(f.Meta) > MaxMetaSize:
+		return fileInvalid(f, "meta of %d bytes, limit %d", len(f.Meta), MaxMetaSize)
+	case len(f.Meta) != 0 && f.Type != FileType_FILE_TYPE_FILE:
+		return fileInvalid(f, "meta on a %v", f.Type)
 	}
 	if err := validateVector(f.Version); err != nil {
 		return fileInvalid(f, "%w", err)
@@ -77,7 +110,7 @@ func ValidateFileInfo(f *FileInfo) error {
 	if len(f.Blocks) > 0 && f.BlockSize == 0 {
 		return fileInvalid(f, "blocks without block size")
 	}
-	if err := validateBlocks(f.Blocks, f.Size); err != nil {
+	if err := validateBlocks(f.Blocks, f.Size, maxBlock); err != nil {
 		return fileInvalid(f, "%w", err)
 	}
 	if !bytes.Equal(f.BlocksHash, BlocksHash(f.Blocks)) {
@@ -88,7 +121,7 @@ func ValidateFileInfo(f *FileInfo) error {
 
 // validateBlocks checks that blocks cover [0, size) contiguously with sizes in
 // (0, MaxBlockSize] and HashSize hashes.
-func validateBlocks(blocks []*BlockInfo, size int64) error {
+func validateBlocks(blocks []*BlockInfo, size int64, maxBlock int32) error {
 	var off int64
 	for i, b := range blocks {
 		switch {
@@ -96,8 +129,8 @@ func validateBlocks(blocks []*BlockInfo, size int64) error {
 			return fmt.Errorf("block %d is missing", i)
 		case b.Offset != off:
 			return fmt.Errorf("block %d at offset %d, want %d", i, b.Offset, off)
-		case b.Size <= 0 || b.Size > MaxBlockSize:
-			return fmt.Errorf("block %d has size %d (want 1-%d)", i, b.Size, MaxBlockSize)
+		case b.Size <= 0 || b.Size > maxBlock:
+			return fmt.Errorf("block %d has size %d (want 1-%d)", i, b.Size, maxBlock)
 		case len(b.Hash) != HashSize:
 			return fmt.Errorf("block %d has a hash of %d bytes, want %d", i, len(b.Hash), HashSize)
 		}

@@ -527,6 +527,13 @@ func TestRemovalHolds(t *testing.T) {
 // it before, so devices that know only its old address find it again.
 func (ta *testAgent) restartOnSamePorts() {
 	ta.t.Helper()
+	ta.pinPorts()
+	ta.stop()
+	ta.start()
+}
+
+// pinPorts makes later starts of ta listen on the ports it has now.
+func (ta *testAgent) pinPorts() {
 	var listen []string
 	for _, a := range ta.Addrs() {
 		parts := strings.Split(a, "/") // /ip4/127.0.0.1/tcp/PORT/... or /udp/PORT/quic-v1/...
@@ -536,7 +543,6 @@ func (ta *testAgent) restartOnSamePorts() {
 			listen = append(listen, "quic://127.0.0.1:"+parts[4])
 		}
 	}
-	ta.stop()
 	prev := ta.tweak
 	ta.tweak = func(o *Options) {
 		if prev != nil {
@@ -544,5 +550,4 @@ func (ta *testAgent) restartOnSamePorts() {
 		}
 		o.Listen = listen
 	}
-	ta.start()
 }
