@@ -115,3 +115,34 @@ func FuzzOpenTwin(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkMakeTwin seals a 64 MiB file in 128 KiB blocks (the writer's
+// cost per changed byte for encrypted peers) and reports how much a twin
+// adds to the record.
+func BenchmarkMakeTwin(b *testing.B) {
+	rw, err := folderkey.Generate()
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := make([]byte, 64<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	var blocks []*wire.BlockInfo
+	for off := 0; off < len(data); off += 128 << 10 {
+		h := sha256.Sum256(data[off : off+128<<10])
+		blocks = append(blocks, &wire.BlockInfo{Offset: int64(off), Size: 128 << 10, Hash: h[:]})
+	}
+	rec := sampleRecord(b, nil)
+	rec.Size, rec.Blocks, rec.BlocksHash = int64(len(data)), blocks, wire.BlocksHash(blocks)
+	b.SetBytes(int64(len(data)))
+	var twin *wire.FileInfo
+	for b.Loop() {
+		if _, twin, err = makeTwin(rw, testFolderID, rec, readFrom(data)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	with := cloneInfo(rec)
+	with.Sealed = twin
+	b.ReportMetric(float64(proto.Size(with))/float64(proto.Size(rec)), "record-growth-x")
+}
