@@ -216,7 +216,7 @@ type keyState struct {
 	key      cid.Cid
 	lastOK   time.Time // by Config.Now
 	gen      uint64    // addrGen at lastOK
-	retryAt  time.Time
+	retryAt  time.Time // by the real clock: backoff after failures
 	failures int
 	lastErr  string
 }
@@ -618,7 +618,7 @@ func (d *Discovery) advertiseLoop(ctx context.Context, kad *dht.IpfsDHT) {
 // advertiseRound advertises the keys that are due and returns how long to
 // sleep before the next round.
 func (d *Discovery) advertiseRound(ctx context.Context, kad *dht.IpfsDHT) time.Duration {
-	now := d.cfg.Now()
+	now, realNow := d.cfg.Now(), time.Now()
 	periods := advertisePeriods(now, d.cfg.Period, d.cfg.Overlap)
 	ready := kad.RoutingTable().Size() > 0
 	var jobs []advertJob
@@ -638,7 +638,7 @@ func (d *Discovery) advertiseRound(ctx context.Context, kad *dht.IpfsDHT) time.D
 				t.keys[p] = ks
 			}
 			due := ks.lastOK.IsZero() || now.Sub(ks.lastOK) >= d.cfg.Reprovide || ks.gen != gen
-			if due && !now.Before(ks.retryAt) {
+			if due && !realNow.Before(ks.retryAt) {
 				if ready {
 					jobs = append(jobs, advertJob{topic: id, period: p, ks: ks, key: ks.key})
 				} else {
@@ -683,7 +683,7 @@ func (d *Discovery) advertiseRound(ctx context.Context, kad *dht.IpfsDHT) time.D
 		if err != nil {
 			j.ks.failures++
 			j.ks.lastErr = err.Error()
-			j.ks.retryAt = d.cfg.Now().Add(min(retryMin<<min(j.ks.failures-1, 10), retryMax))
+			j.ks.retryAt = time.Now().Add(min(retryMin<<min(j.ks.failures-1, 10), retryMax))
 			d.mu.counts.advertFails++
 			d.log.Warn("Advertising a topic failed", slog.String("topic", j.topic),
 				slog.Int64("period", j.period), slog.Int("failures", j.ks.failures), slog.Any("err", err))
@@ -699,30 +699,28 @@ func (d *Discovery) advertiseRound(ctx context.Context, kad *dht.IpfsDHT) time.D
 			slog.Duration("took", time.Since(start)))
 	})
 
-	// Sleep until the next key falls due, the schedule changes or maxWake.
-	now = d.cfg.Now()
-	wake := nextScheduleChange(now, d.cfg.Period, d.cfg.Overlap)
+	// Sleep until the next key falls due or may be retried, the schedule
+	// changes or maxWake. (Config.Now may be a test's clock: the first two
+	// are measured on it, retries on the real one.)
+	now, realNow = d.cfg.Now(), time.Now()
+	wait := nextScheduleChange(now, d.cfg.Period, d.cfg.Overlap).Sub(now)
 	d.mu.Lock()
 	for _, t := range d.mu.topics {
 		for _, ks := range t.keys {
-			if ks.lastOK.IsZero() || ks.gen != d.mu.addrGen {
-				if ks.retryAt.After(now) {
-					wake = earliest(wake, ks.retryAt)
-				}
-				continue
+			w := time.Duration(0)
+			if !ks.lastOK.IsZero() && ks.gen == d.mu.addrGen {
+				w = ks.lastOK.Add(d.cfg.Reprovide).Sub(now)
 			}
-			wake = earliest(wake, latest(ks.lastOK.Add(d.cfg.Reprovide), ks.retryAt))
+			if !ks.retryAt.IsZero() {
+				w = max(w, ks.retryAt.Sub(realNow))
+			}
+			if w > 0 {
+				wait = min(wait, w)
+			}
 		}
 	}
 	d.mu.Unlock()
-	return min(max(wake.Sub(now), 10*time.Millisecond), maxWake)
-}
-
-func earliest(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
+	return min(max(wait, 10*time.Millisecond), maxWake)
 }
 
 func latest(a, b time.Time) time.Time {

@@ -353,6 +353,9 @@ func TestNewConfig(t *testing.T) {
 	if st := d.Status(); st.Running || st.Mode != "client" || len(st.Topics) != 0 {
 		t.Errorf("status before Run: %+v", st)
 	}
+	if d, err := New(Config{Host: h, Mode: ModeAuto}); err != nil || d.Status().ConfiguredMode != "auto" {
+		t.Errorf("auto mode: %v", err)
+	}
 }
 
 func TestSetTopics(t *testing.T) {
@@ -393,5 +396,33 @@ func TestRunTwice(t *testing.T) {
 	})
 	if err := nd.d.Run(t.Context()); err == nil {
 		t.Error("second Run succeeded")
+	}
+}
+
+// TestBootstrapRetry starts a client before its anchor runs the DHT and
+// with a dead bootstrap peer first in its list: it keeps trying and joins
+// once the anchor serves.
+func TestBootstrapRetry(t *testing.T) {
+	dead := newHost(t)
+	deadInfo := addrInfo(dead)
+	dead.Close()
+	anchor := newHost(t)
+	boot := []peer.AddrInfo{deadInfo, addrInfo(anchor)}
+	clock := &fakeClock{}
+	clock.Set(time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC))
+	client := startNode(t, newHost(t), Config{Bootstrap: boot, Timeout: 2 * time.Second, Now: clock.Now})
+	client.d.SetTopics([]Topic{{ID: "t", Secret: []byte("s")}})
+	testutil.Eventually(t, 5*time.Second, func() error {
+		st := client.d.Status()
+		if st.BootstrapConnected != 1 || len(st.Topics) != 1 || st.Topics[0].LastError != "waiting for DHT peers" {
+			return fmt.Errorf("status %+v", st)
+		}
+		return nil
+	})
+	startNode(t, anchor, Config{Mode: ModeServer, Bootstrap: boot})
+	p := PeriodAt(clock.Now(), DefaultPeriod)
+	testutil.Eventually(t, 20*time.Second, func() error { return advertised(client, p) })
+	if st := client.d.Status(); st.RoutingTableSize != 1 || st.BootstrapPeers != 2 || st.BootstrapConnected != 1 || st.Topics[0].LastError != "" {
+		t.Errorf("status %+v", st)
 	}
 }

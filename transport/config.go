@@ -63,6 +63,22 @@ type Config struct {
 	// ReconnectMin and ReconnectMax bound the delay between dial attempts
 	// to a device. Defaults 1 s and 60 s.
 	ReconnectMin, ReconnectMax time.Duration
+
+	// Anchors are always-on Shoal nodes (addresses ending in /p2p/ID). The
+	// host keeps a relay reservation with each, gives every device a
+	// relayed address through them (the fallback when no direct path
+	// works), and hole-punches to upgrade relayed connections.
+	Anchors []string
+	// Anchor makes this host an anchor: it admits connections from any
+	// device (for the DHT, AutoNAT and relaying; sessions still need the
+	// allowlist) and relays with limits that carry sync data.
+	Anchor bool
+	// OpenDial lets the host dial and accept devices outside the allowlist
+	// at the connection level, as the DHT needs; sessions still need the
+	// allowlist.
+	OpenDial bool
+	// NATPortMap asks the router for a port mapping (UPnP, NAT-PMP).
+	NATPortMap bool
 }
 
 // Handler receives session events. Its methods may be called concurrently
@@ -122,6 +138,9 @@ func (cfg Config) normalize() (Config, []ma.Multiaddr, error) {
 	listen, err := ParseAddrs(cfg.Listen)
 	if err != nil {
 		return cfg, nil, fmt.Errorf("listen address: %w", err)
+	}
+	if _, err := ParseAnchors(cfg.Anchors); err != nil {
+		return cfg, nil, err
 	}
 	return cfg, listen, nil
 }

@@ -184,7 +184,7 @@ func (h *Host) dialLoop(ctx context.Context, id identity.DeviceID, kick <-chan s
 // addresses and those in the peerstore.
 func (h *Host) connect(ctx context.Context, id identity.DeviceID) error {
 	p := peer.ID(id)
-	if h.p2p.Network().Connectedness(p) == network.Connected {
+	if c := h.p2p.Network().Connectedness(p); c == network.Connected || c == network.Limited {
 		return nil
 	}
 	h.mu.Lock()
@@ -196,7 +196,7 @@ func (h *Host) connect(ctx context.Context, id identity.DeviceID) error {
 	if sw, ok := h.p2p.Network().(*swarm.Swarm); ok {
 		sw.Backoff().Clear(p) // our own backoff paces the attempts
 	}
-	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	dctx, cancel := context.WithTimeout(network.WithAllowLimitedConn(ctx, "sync"), dialTimeout)
 	defer cancel()
 	if err := h.p2p.Connect(dctx, peer.AddrInfo{ID: p, Addrs: addrs}); err != nil {
 		return fmt.Errorf("dialing: %w", err)
@@ -207,7 +207,9 @@ func (h *Host) connect(ctx context.Context, id identity.DeviceID) error {
 // openSession opens the session stream, exchanges Hellos and starts serving.
 func (h *Host) openSession(ctx context.Context, id identity.DeviceID) error {
 	sctx, cancel := context.WithTimeout(ctx, helloTimeout)
-	st, err := h.p2p.NewStream(network.WithNoDial(sctx, "connected"), peer.ID(id), ProtocolID)
+	// A relayed connection may be marked limited; sync runs over it all the
+	// same (anchors relay without limits), until a direct one appears.
+	st, err := h.p2p.NewStream(network.WithAllowLimitedConn(network.WithNoDial(sctx, "connected"), "sync"), peer.ID(id), ProtocolID)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("opening session stream: %w", err)

@@ -61,6 +61,13 @@ type Host struct {
 		closed   bool
 		guests   bool // admit devices outside the allowlist (SetGuests)
 	}
+
+	anchors []peer.AddrInfo // Config.Anchors, parsed
+	net     struct {
+		sync.Mutex
+		reachability network.Reachability
+		reserved     map[peer.ID]bool // anchors holding a relay reservation for us
+	}
 }
 
 // New creates the libp2p host and starts listening. Sessions with allowed
@@ -90,17 +97,18 @@ func New(cfg Config) (*Host, error) {
 	h.mu.sessions = make(map[identity.DeviceID]*Session)
 	h.mu.dialers = make(map[identity.DeviceID]*dialer)
 
+	h.anchors, _ = ParseAnchors(cfg.Anchors) // checked by normalize
 	opts := []libp2p.Option{
 		libp2p.Identity(priv),
 		libp2p.Transport(libp2pquic.NewTransport),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Security(libp2ptls.ID, libp2ptls.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
-		libp2p.DisableRelay(),
 		libp2p.Ping(false),
 		libp2p.ConnectionGater(&gater{h: h}),
 		libp2p.UserAgent(ClientName + "/" + cfg.ClientVersion),
 	}
+	opts = append(opts, cfg.networkOptions(h.anchors)...)
 	if len(listen) == 0 {
 		opts = append(opts, libp2p.NoListenAddrs)
 	} else {
@@ -126,6 +134,7 @@ func New(cfg Config) (*Host, error) {
 		ConnectedF: func(_ network.Network, c network.Conn) {
 			h.kick(identity.DeviceID(c.RemotePeer()))
 			h.guestConnected(identity.DeviceID(c.RemotePeer()))
+			h.preferDirect(identity.DeviceID(c.RemotePeer()), c)
 		},
 		DisconnectedF: func(_ network.Network, c network.Conn) { h.kick(identity.DeviceID(c.RemotePeer())) },
 	}
@@ -188,6 +197,11 @@ func (h *Host) Serve(ctx context.Context) error {
 		h.startDialerLocked(id)
 	}
 	h.mu.Unlock()
+	if len(h.anchors) > 0 || h.cfg.Anchor {
+		h.wg.Add(2)
+		go func() { defer h.wg.Done(); h.keepReservations(h.ctx) }()
+		go func() { defer h.wg.Done(); h.watchReachability(h.ctx) }()
+	}
 	select {
 	case <-ctx.Done():
 	case <-h.ctx.Done():
@@ -298,8 +312,10 @@ func (h *Host) guestConnected(id identity.DeviceID) {
 func (h *Host) newSession(st network.Stream) *Session {
 	c := st.Conn()
 	addr := c.RemoteMultiaddr()
-	return newSession(st, identity.DeviceID(c.RemotePeer()), addr.String(), transportName(addr),
+	s := newSession(st, identity.DeviceID(c.RemotePeer()), addr.String(), transportName(addr),
 		h.cfg.Handler, h.log, h.cfg.MaxRequestsInFlight)
+	s.path = h.pathOf(c)
+	return s
 }
 
 // handleStream accepts a session stream opened by a lower device.

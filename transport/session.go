@@ -60,6 +60,7 @@ type Session struct {
 	id         identity.DeviceID
 	remoteAddr string
 	transport  string
+	path       string // PathLAN, PathDirect or PathRelayed; "" for tests' pipes
 	log        *slog.Logger
 	handler    Handler
 
@@ -131,6 +132,10 @@ func (s *Session) RemoteAddr() string { return s.remoteAddr }
 
 // Transport returns "quic" or "tcp".
 func (s *Session) Transport() string { return s.transport }
+
+// Path returns how the session is connected: PathLAN, PathDirect or
+// PathRelayed.
+func (s *Session) Path() string { return s.path }
 
 // Since returns when the Hellos were exchanged.
 func (s *Session) Since() time.Time { return s.since }

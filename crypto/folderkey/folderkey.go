@@ -132,6 +132,7 @@ const (
 	infoProof  = "shoal proof v1"
 	infoName   = "shoal name v1"
 	infoBlock  = "shoal block v1"
+	infoRdv    = "shoal rendezvous v1"
 
 	folderIDDomain = "shoal folder id v1\x00"
 	signDomain     = "shoal record v1\x00"
@@ -620,6 +621,18 @@ func (s *Secret) UnmarshalText(text []byte) error {
 	}
 	s.m = p.m
 	return nil
+}
+
+// RendezvousSecret returns a secret every level holds, derived from the
+// encrypted-peer secret, for discovery to make rendezvous keys from (so
+// encrypted peers find members too). It reveals nothing of the levels: it
+// is one HKDF output away from them. Nil for the zero Secret.
+func (s *Secret) RendezvousSecret() []byte {
+	m := s.mat()
+	if m == nil {
+		return nil
+	}
+	return derive(m.sec.levels[Encrypted], infoRdv)
 }
 
 // VerifyWriter checks a signature made by Sign with the writer key whose

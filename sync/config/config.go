@@ -44,7 +44,27 @@ type Config struct {
 	Invites []Invite `json:"invites,omitempty"`
 	// Joins are the invites this device is redeeming (or was refused).
 	Joins []Join `json:"joins,omitempty"`
+
+	// Discovery configures how devices find each other (docs/discovery.md).
+	Discovery Discovery `json:"discovery,omitzero"`
 }
+
+// Discovery configures the private DHT, LAN discovery and anchors.
+type Discovery struct {
+	// Anchors are always-on Shoal nodes: DHT bootstrap peers, relays and
+	// AutoNAT servers. Multiaddrs ending in /p2p/DEVICE_ID.
+	Anchors []string `json:"anchors,omitempty"`
+	// Role is "" (an ordinary agent) or "anchor".
+	Role string `json:"role,omitempty"`
+	// LAN turns LAN discovery (mDNS) on or off; absent means on.
+	LAN *bool `json:"lan,omitempty"`
+}
+
+// RoleAnchor is Discovery.Role for an anchor.
+const RoleAnchor = "anchor"
+
+// LANEnabled reports whether LAN discovery is on.
+func (d Discovery) LANEnabled() bool { return d.LAN == nil || *d.LAN }
 
 // Removal is a signed removal of devices from a keyed folder (see
 // docs/protocol.md, "Removal").
@@ -286,6 +306,16 @@ func (c *Config) Clone() *Config {
 
 // Validate checks internal consistency.
 func (c *Config) Validate() error {
+	switch c.Discovery.Role {
+	case "", RoleAnchor:
+	default:
+		return fmt.Errorf("%w: discovery role %q (want \"anchor\" or nothing)", ErrInvalid, c.Discovery.Role)
+	}
+	for _, a := range c.Discovery.Anchors {
+		if !strings.Contains(a, "/p2p/") {
+			return fmt.Errorf("%w: anchor %q must end in /p2p/DEVICE_ID", ErrInvalid, a)
+		}
+	}
 	seen := map[string]bool{}
 	for _, d := range c.Devices {
 		if _, err := identity.Parse(d.ID); err != nil {

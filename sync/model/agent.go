@@ -29,6 +29,8 @@ func (m *Model) Status(ctx context.Context) (Status, error) {
 	if n != nil {
 		st.ListenAddrs = n.Addrs()
 		st.Refused = append(st.Refused, n.Refused()...)
+		ns := n.Status()
+		st.Network = &ns
 	}
 	return st, nil
 }
@@ -66,6 +68,7 @@ func (m *Model) deviceStatus(idStr string) (DeviceStatus, error) {
 		ds.Connected = true
 		ds.Address = info.Address
 		ds.Transport = info.Transport
+		ds.Path = info.Path
 		since := info.Since
 		ds.Since = &since
 		ds.ClientVersion = info.ClientVersion

@@ -102,10 +102,27 @@ func (m *Model) updateGuests() {
 			open = true
 		}
 	}
+	var topics []Topic
+	for _, f := range m.mu.folders {
+		if sec := f.key(); sec != nil && !f.removed.Load() {
+			topics = append(topics, Topic{Folder: f.id, Secret: sec.RendezvousSecret()})
+		}
+	}
 	m.mu.Unlock()
+	slices.SortFunc(topics, func(a, b Topic) int { return strings.Compare(a.Folder, b.Folder) })
 	if n != nil {
 		n.SetGuests(open)
+		n.SetTopics(topics)
 	}
+}
+
+// Topic is what discovery advertises and looks up for one keyed folder: a
+// secret every member holds (derived from the encrypted-peer level, the
+// lowest), from which rendezvous keys are made. It changes with the key
+// epoch.
+type Topic struct {
+	Folder string
+	Secret []byte
 }
 
 // configured reports whether dev is a configured device.
@@ -477,3 +494,61 @@ func overlapIn(c *config.Config, p, except string) error {
 // key returns the folder's key of the current epoch, or nil for a folder
 // shared by pairing.
 func (f *folder) key() *folderkey.Secret { return f.sec.Load() }
+
+// Bounds on introductions (Introduce).
+const (
+	maxIntroduced   = 1024
+	introductionTTL = 10 * time.Minute
+)
+
+// Introduce tells the model that discovery found dev under folder's
+// rendezvous key. Until it proves a key, dev is a stranger; but the next
+// sessions with it offer the folder, with our proof, so it can see that
+// we are a member and prove its own key (both sides may know the other
+// only from the DHT).
+func (m *Model) Introduce(dev identity.DeviceID, folder string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.mu.folders[folder] == nil || dev == m.local {
+		return
+	}
+	if m.mu.introduced == nil {
+		m.mu.introduced = map[identity.DeviceID]map[string]time.Time{}
+	}
+	now := time.Now()
+	if len(m.mu.introduced) >= maxIntroduced {
+		for d, fs := range m.mu.introduced {
+			for id, t := range fs {
+				if now.Sub(t) > introductionTTL {
+					delete(fs, id)
+				}
+			}
+			if len(fs) == 0 {
+				delete(m.mu.introduced, d)
+			}
+		}
+		if len(m.mu.introduced) >= maxIntroduced {
+			return
+		}
+	}
+	if m.mu.introduced[dev] == nil {
+		m.mu.introduced[dev] = map[string]time.Time{}
+	}
+	m.mu.introduced[dev][folder] = now
+}
+
+// introducedFolders returns the keyed folders dev was recently found under
+// that are not shared with it yet.
+func (m *Model) introducedFolders(dev identity.DeviceID) []*folder {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*folder
+	for id, t := range m.mu.introduced[dev] {
+		f := m.mu.folders[id]
+		if f == nil || time.Since(t) > introductionTTL || f.key() == nil || f.removed.Load() || f.sharedWith(dev) || f.denies(dev) {
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
+}

@@ -38,6 +38,7 @@ type Conn interface {
 // ConnInfo describes a session for status output.
 type ConnInfo struct {
 	Name, ClientVersion, Address, Transport string
+	Path                                    string // lan, direct or relayed
 	Since                                   time.Time
 	BytesIn, BytesOut                       int64 // frame bytes on this session
 }
@@ -50,6 +51,33 @@ type Network interface {
 	// hold a folder key) or refuses them.
 	SetGuests(open bool)
 	Refused() []Refused
+	// SetTopics gives discovery the folders to advertise and look up.
+	SetTopics(topics []Topic)
+	// Status reports how this agent reaches the network.
+	Status() NetworkStatus
+}
+
+// NetworkStatus is how the agent reaches others (docs/discovery.md).
+type NetworkStatus struct {
+	Reachability      string   `json:"reachability"` // public, private or unknown (AutoNAT)
+	Role              string   `json:"role"`         // "agent" or "anchor"
+	Anchors           []string `json:"anchors"`      // device IDs of the anchors in use
+	RelayReservations int      `json:"relayReservations"`
+	LAN               bool     `json:"lan"` // LAN discovery on
+	DHT               DHTState `json:"dht"`
+}
+
+// DHTState is the private DHT as this agent sees it.
+type DHTState struct {
+	Enabled            bool      `json:"enabled"`
+	Mode               string    `json:"mode,omitempty"` // client or server
+	RoutingTableSize   int       `json:"routingTableSize"`
+	BootstrapConnected int       `json:"bootstrapConnected"`
+	Topics             int       `json:"topics"` // folders advertised
+	LastAdvertised     time.Time `json:"lastAdvertised,omitzero"`
+	LastLookup         time.Time `json:"lastLookup,omitzero"`
+	PeersFound         int       `json:"peersFound"`
+	LastError          string    `json:"lastError,omitempty"`
 }
 
 // Options configures a Model. Home, Config, Index and Local are required.
@@ -114,6 +142,9 @@ type Model struct {
 		conns     map[identity.DeviceID]*peer
 		shortIDs  map[uint64]identity.DeviceID
 		ctx       context.Context // set by Serve; folders started later use it
+		// introduced are devices discovery found under a folder's
+		// rendezvous key, by device, folder and when (Introduce).
+		introduced map[identity.DeviceID]map[string]time.Time
 	}
 	wg       sync.WaitGroup // folder runners and peers
 	inviteMu sync.Mutex     // serializes invite decisions (redeem, approve, deny)

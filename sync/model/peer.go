@@ -185,7 +185,7 @@ func (m *Model) sharedFolders(dev identity.DeviceID) []*folder {
 func (m *Model) sendClusterConfig(p *peer) {
 	dev := p.conn.ID()
 	cc := &wire.ClusterConfig{}
-	for _, f := range m.sharedFolders(dev) {
+	for _, f := range append(m.sharedFolders(dev), m.introducedFolders(dev)...) {
 		if f.idx == nil {
 			continue
 		}

@@ -152,6 +152,7 @@ func (m *Model) installEpoch(f *folder, old, next *folderkey.Secret, removals []
 	// Every twin was sealed with the old keys: seal again.
 	f.sealedUpTo.Store(0)
 	f.sealSoon()
+	m.updateGuests() // a new rendezvous secret
 	for _, id := range gone {
 		if p := m.peerFor(id); p != nil {
 			p.conn.Close("removed from a folder")

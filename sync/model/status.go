@@ -27,6 +27,8 @@ type Status struct {
 	Devices     []DeviceStatus `json:"devices"`
 	Folders     []FolderStatus `json:"folders"`
 	Refused     []Refused      `json:"refused"`
+	// Network is how the agent reaches others: reachability, anchors, DHT.
+	Network *NetworkStatus `json:"network,omitempty"`
 }
 
 // DeviceStatus is a configured device and its connection.
@@ -38,6 +40,7 @@ type DeviceStatus struct {
 	Connected     bool       `json:"connected"`
 	Address       string     `json:"address,omitempty"`   // remote address in use
 	Transport     string     `json:"transport,omitempty"` // "quic" or "tcp"
+	Path          string     `json:"path,omitempty"`      // how it is connected: lan, direct or relayed
 	Since         *time.Time `json:"since,omitempty"`
 	ClientVersion string     `json:"clientVersion,omitempty"`
 	BytesIn       int64      `json:"bytesIn"`  // received on the current session

@@ -21,6 +21,7 @@ import (
 	"github.com/shoalsync/shoal/admin"
 	"github.com/shoalsync/shoal/crypto/identity"
 	"github.com/shoalsync/shoal/crypto/keystore"
+	"github.com/shoalsync/shoal/discovery"
 	"github.com/shoalsync/shoal/index"
 	"github.com/shoalsync/shoal/sync/config"
 	"github.com/shoalsync/shoal/sync/model"
@@ -51,6 +52,19 @@ type Options struct {
 	// GuestTimeout is how long a device that proved no folder key may stay
 	// connected (default 20s).
 	GuestTimeout time.Duration
+
+	// Anchors are added to the configured anchors (shoal run --bootstrap).
+	Anchors []string
+	// Role overrides the configured role when set ("anchor").
+	Role string
+	// LAN overrides the configured LAN discovery setting when set.
+	LAN *bool
+	// NATPortMap asks the router for a port mapping (UPnP, NAT-PMP); shoal
+	// run sets it, tests do not.
+	NATPortMap bool
+	// Discovery tunes discovery's timers (tests); zero values mean the
+	// defaults.
+	Discovery DiscoveryTimers
 
 	// TamperResponse, when set, edits every block response before it is
 	// sent. Tests use it to play a hostile peer; never set it otherwise.
@@ -152,7 +166,11 @@ type Agent struct {
 	idx   *index.Store
 	model *model.Model
 	host  *transport.Host
-	admin *admin.Server
+	disc  *discovery.Discovery // nil when neither the DHT nor LAN discovery runs
+	found chan discovery.Found // devices discovery found, for dialFound
+
+	handler *handler
+	admin   *admin.Server
 }
 
 // Start sets up an agent: identity, config (first run creates the default
@@ -207,23 +225,29 @@ func Start(ctx context.Context, o Options) (a *Agent, err error) {
 	if len(o.Listen) > 0 {
 		listen = o.Listen
 	}
-	a.host, err = transport.New(transport.Config{
+	ns := newNetSettings(o, cfg)
+	a.handler = &handler{m: a.model, tamper: o.TamperResponse}
+	tcfg := transport.Config{
 		Key: key, Listen: listen, DeviceName: cfg.Name, ClientVersion: o.Version,
-		Handler: handler{a.model, o.TamperResponse}, Logger: o.Logger, ReconnectMax: o.ReconnectMax,
-	})
+		Handler: a.handler, Logger: o.Logger, ReconnectMax: o.ReconnectMax,
+		Anchors: ns.anchors, Anchor: ns.anchor, OpenDial: ns.dht, NATPortMap: o.NATPortMap,
+	}
+	a.host, err = transport.New(tcfg)
 	if err != nil && len(o.Listen) == 0 && isAddrInUse(err) {
 		// The default port is taken (another agent on this machine):
 		// any free port works, peers learn it when they connect to us.
 		o.Logger.Warn("Default listen port is in use; listening on a random port", slog.Any("error", err))
-		a.host, err = transport.New(transport.Config{
-			Key: key, Listen: anyPort(listen), DeviceName: cfg.Name, ClientVersion: o.Version,
-			Handler: handler{a.model, o.TamperResponse}, Logger: o.Logger, ReconnectMax: o.ReconnectMax,
-		})
+		tcfg.Listen = anyPort(listen)
+		a.host, err = transport.New(tcfg)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("starting transport: %w", err)
 	}
-	a.model.SetNetwork(network{a.host})
+	if a.disc, err = a.startDiscovery(ns); err != nil {
+		return nil, err
+	}
+	a.handler.disc = a.disc
+	a.model.SetNetwork(&network{h: a.host, d: a.disc, lan: ns.lan, anchor: ns.anchor})
 
 	a.admin, err = admin.NewServer(admin.Options{Agent: a.model, Home: o.Home, Logger: o.Logger})
 	if err != nil {
@@ -310,7 +334,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
+	errs := make(chan error, 5)
 	run := func(name string, fn func(context.Context) error) {
 		wg.Go(func() {
 			if err := fn(ctx); err != nil && ctx.Err() == nil {
@@ -321,6 +345,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	run("sync", a.model.Serve)
 	run("transport", a.host.Serve)
+	if a.disc != nil {
+		run("discovery", a.disc.Run)
+		run("discovery dialer", a.dialFound)
+	}
 	run("admin API", a.admin.Serve)
 	wg.Wait()
 	close(errs)

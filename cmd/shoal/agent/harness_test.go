@@ -29,6 +29,8 @@ type testAgent struct {
 
 const testFolder = "shared"
 
+var lanOff = false
+
 func startAgent(t *testing.T, name string) *testAgent {
 	t.Helper()
 	return startAgentWith(t, name, nil)
@@ -66,6 +68,7 @@ func (ta *testAgent) start() {
 		RetryInterval:   time.Second,
 		ReconnectMax:    2 * time.Second,
 		GuestTimeout:    3 * time.Second,
+		LAN:             &lanOff, // agents of other tests would find each other
 	}
 	if ta.tweak != nil {
 		ta.tweak(&o)
