@@ -92,7 +92,10 @@ const (
 // anything: whoever wrote the provider record or sent the mDNS answer may
 // be any device, enrolled or not, so the caller decides whether to dial.
 type Found struct {
-	Peer   peer.ID
+	Peer peer.ID
+	// Addrs are the addresses that came with the record or answer (at most
+	// 32, without /p2p suffixes), or if there were none those already in
+	// the peerstore; possibly none (then try FindPeer).
 	Addrs  []ma.Multiaddr
 	Topic  string // Topic.ID of the rendezvous it was found under; "" for LAN
 	Source Source
@@ -819,6 +822,7 @@ func (d *Discovery) lookupRound(ctx context.Context, kad *dht.IpfsDHT) {
 func (d *Discovery) lookupTopic(ctx context.Context, kad *dht.IpfsDHT, j lookupJob) {
 	start := time.Now()
 	seen := map[peer.ID]bool{d.h.ID(): true}
+	lookupErr := ""
 	for _, key := range j.keys {
 		lctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 		for ai := range kad.FindProvidersAsync(lctx, key, 0) {
@@ -828,6 +832,9 @@ func (d *Discovery) lookupTopic(ctx context.Context, kad *dht.IpfsDHT, j lookupJ
 			seen[ai.ID] = true
 			d.report(ai, j.topic.id, SourceDHT)
 		}
+		if ctx.Err() == nil && lctx.Err() != nil {
+			lookupErr = fmt.Sprintf("lookup did not finish within %v", d.cfg.Timeout)
+		}
 		cancel()
 		if ctx.Err() != nil {
 			return
@@ -836,7 +843,7 @@ func (d *Discovery) lookupTopic(ctx context.Context, kad *dht.IpfsDHT, j lookupJ
 	n := len(seen) - 1
 	d.mu.Lock()
 	j.topic.lastLookup = time.Now()
-	j.topic.lookupErr = ""
+	j.topic.lookupErr = lookupErr
 	j.topic.providers = n
 	d.mu.counts.lookups++
 	d.mu.Unlock()
@@ -851,13 +858,14 @@ func (d *Discovery) report(ai peer.AddrInfo, topic string, src Source) {
 	}
 	addrs := make([]ma.Multiaddr, 0, min(len(ai.Addrs), maxFoundAddrs))
 	for _, a := range ai.Addrs {
-		if len(a) == 0 || len(addrs) == maxFoundAddrs {
-			continue
+		if len(addrs) == maxFoundAddrs {
+			break
 		}
-		if _, id := peer.SplitAddr(a); id != "" && id != ai.ID {
-			continue // an address of some other peer
+		tpt, id := peer.SplitAddr(a)
+		if len(tpt) == 0 || (id != "" && id != ai.ID) {
+			continue // empty, or an address of some other peer
 		}
-		addrs = append(addrs, a)
+		addrs = append(addrs, tpt)
 	}
 	if len(addrs) > 0 {
 		d.h.Peerstore().AddAddrs(ai.ID, addrs, d.cfg.AddrTTL)

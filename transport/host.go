@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
 	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
@@ -67,6 +68,7 @@ type Host struct {
 		sync.Mutex
 		reachability network.Reachability
 		reserved     map[peer.ID]bool // anchors holding a relay reservation for us
+		directTried  map[identity.DeviceID]time.Time
 	}
 }
 
@@ -286,6 +288,13 @@ func (h *Host) SetGuests(open bool) {
 	h.mu.Lock()
 	h.mu.guests = open
 	h.mu.Unlock()
+}
+
+// GuestsOpen reports whether devices outside the allowlist are admitted.
+func (h *Host) GuestsOpen() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.mu.guests
 }
 
 // guestConnected opens the session with a guest that connected to us when

@@ -136,11 +136,55 @@ func (h *Host) AddAddrs(id identity.DeviceID, addrs []ma.Multiaddr, ttl time.Dur
 	h.addRelayAddrs(peer.ID(id))
 	h.mu.Lock()
 	_, listed := h.mu.devices[id]
+	s := h.mu.sessions[id]
 	h.mu.Unlock()
 	if listed {
 		h.kick(id)
 	}
+	if s != nil && s.path == PathRelayed && hasDirect(addrs) {
+		h.tryDirect(id)
+	}
 	return listed
+}
+
+func hasDirect(addrs []ma.Multiaddr) bool {
+	for _, a := range addrs {
+		if !isRelayed(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// directRetry paces attempts to replace a relayed session's connection by a
+// direct one.
+const directRetry = 30 * time.Second
+
+// tryDirect dials a device we are connected to only through a relay at its
+// direct addresses, at most once per directRetry. If it works,
+// preferDirect moves the session.
+func (h *Host) tryDirect(id identity.DeviceID) {
+	h.net.Lock()
+	if h.net.directTried == nil {
+		h.net.directTried = map[identity.DeviceID]time.Time{}
+	}
+	if time.Since(h.net.directTried[id]) < directRetry {
+		h.net.Unlock()
+		return
+	}
+	h.net.directTried[id] = time.Now()
+	h.net.Unlock()
+	if !h.track() {
+		return
+	}
+	go func() {
+		defer h.wg.Done()
+		ctx, cancel := context.WithTimeout(network.WithForceDirectDial(h.ctx, "prefer a direct path"), dialTimeout)
+		defer cancel()
+		if err := h.p2p.Connect(ctx, peer.AddrInfo{ID: peer.ID(id)}); err != nil {
+			h.log.Debug("No direct path to a relayed device yet", id.LogAttr(), slog.Any("error", err))
+		}
+	}()
 }
 
 // DialGuest connects to a device that is not on the allowlist but may hold

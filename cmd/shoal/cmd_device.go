@@ -136,8 +136,12 @@ func connection(d model.DeviceStatus) string {
 		return "not connected"
 	}
 	via := strings.TrimSpace(d.Transport + " " + d.Address)
-	if via == "" {
-		return "connected"
+	prefix := "connected"
+	if d.Path != "" {
+		prefix = d.Path // lan, direct or relayed
 	}
-	return "connected via " + via
+	if via == "" {
+		return prefix
+	}
+	return prefix + " via " + via
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 )
@@ -18,10 +19,17 @@ type runOptions struct {
 	Name            string   // --name; empty means the configured name
 	Passphrase      []byte   // unlocks a protected key store
 	Stdout          io.Writer
+	Role            string   // --role: "" or anchor
+	Bootstrap       []string // --bootstrap, repeatable: anchors
+	LAN             *bool    // --lan, when given
+	// DiscoveryTimers, for the multi-host tests: SHOAL_TEST_DISCOVERY=1
+	// makes lookups and advertisements frequent.
+	fastDiscovery bool
 }
 
 func (c *cli) runCmd() *cobra.Command {
 	var opts runOptions
+	var lan bool
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the agent",
@@ -38,6 +46,17 @@ address and records it in HOME/admin.json for the other commands.`,
 			}
 			opts.Home = home
 			opts.Stdout = cmd.OutOrStdout()
+			switch opts.Role {
+			case "", "agent":
+				opts.Role = ""
+			case "anchor":
+			default:
+				return usagef(cmd, "invalid --role %q (use agent or anchor)", opts.Role)
+			}
+			if cmd.Flags().Changed("lan") {
+				opts.LAN = &lan
+			}
+			opts.fastDiscovery = os.Getenv("SHOAL_TEST_DISCOVERY") != ""
 			if opts.Passphrase, err = c.passphrase(); err != nil {
 				return err
 			}
@@ -57,5 +76,8 @@ address and records it in HOME/admin.json for the other commands.`,
 	f.StringVar(&opts.Admin, "admin", "", "admin API address HOST:PORT on a loopback interface (default from the configuration, 127.0.0.1:8384)")
 	f.BoolVar(&opts.NoDefaultFolder, "no-default-folder", false, "do not create the default folder ~/Shoal")
 	f.StringVar(&opts.Name, "name", "", "this device's name as shown to peers (default from the configuration, the host name)")
+	f.StringVar(&opts.Role, "role", "", "agent (default) or anchor: an always-on node that serves the DHT, tells others their public address and relays")
+	f.StringArrayVar(&opts.Bootstrap, "bootstrap", nil, "an anchor to find peers through: a multiaddr ending in /p2p/DEVICE_ID (repeatable; added to the configured anchors)")
+	f.BoolVar(&lan, "lan", true, "find peers on the local network (mDNS); --lan=false on untrusted networks (default from the configuration: on)")
 	return cmd
 }

@@ -57,6 +57,28 @@ func printStatus(w io.Writer, st model.Status, now time.Time) error {
 	}
 	fmt.Fprintf(tw, "Listening\t%s\n", orDash(strings.Join(st.ListenAddrs, ", ")))
 	fmt.Fprintf(tw, "Admin API\t%s\n", orDash(st.AdminAddr))
+	if n := st.Network; n != nil {
+		fmt.Fprintf(tw, "Reachability\t%s\n", n.Reachability)
+		role := n.Role
+		if len(n.Anchors) > 0 {
+			role += fmt.Sprintf(", %d anchor(s), %d relay reservation(s)", len(n.Anchors), n.RelayReservations)
+		}
+		fmt.Fprintf(tw, "Role\t%s\n", role)
+		dht := "off (no anchors: add one with 'shoal run --bootstrap ADDR')"
+		if n.DHT.Enabled {
+			dht = fmt.Sprintf("%s, %d peer(s) in routing table, %d/%d anchors connected, %d folder(s) advertised, %d device(s) found",
+				n.DHT.Mode, n.DHT.RoutingTableSize, n.DHT.BootstrapConnected, len(n.Anchors), n.DHT.Topics, n.DHT.PeersFound)
+			if n.DHT.LastError != "" {
+				dht += "; last error: " + n.DHT.LastError
+			}
+		}
+		fmt.Fprintf(tw, "DHT\t%s\n", dht)
+		lan := "off"
+		if n.LAN {
+			lan = "on"
+		}
+		fmt.Fprintf(tw, "LAN discovery\t%s\n", lan)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}

@@ -75,7 +75,7 @@ func startProc(t testing.TB, home string) *proc {
 	p := &proc{t: t, home: home, log: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan struct{})}
 	os.Remove(filepath.Join(home, admin.EndpointFile)) // a killed agent leaves it behind
 	p.cmd = exec.Command(bin, "--home", home, "run", "--no-default-folder",
-		"--listen", "quic://127.0.0.1:0", "--listen", "tcp://127.0.0.1:0", "--admin", "127.0.0.1:0")
+		"--listen", "quic://127.0.0.1:0", "--listen", "tcp://127.0.0.1:0", "--admin", "127.0.0.1:0", "--lan=false")
 	w := lockedBuf{p.mu, p.log}
 	p.cmd.Stdout, p.cmd.Stderr = w, w
 	if err := p.cmd.Start(); err != nil {

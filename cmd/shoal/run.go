@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/shoalsync/shoal/cmd/shoal/agent"
 )
@@ -33,9 +34,23 @@ func runAgent(ctx context.Context, opts runOptions) error {
 		Version:         version,
 		Logger:          log,
 		Stdout:          opts.Stdout,
+		Role:            opts.Role,
+		Anchors:         opts.Bootstrap,
+		LAN:             opts.LAN,
+		NATPortMap:      true,
+		Discovery:       discoveryTimers(opts.fastDiscovery),
 	})
 	if err != nil {
 		return err
 	}
 	return a.Run(ctx)
+}
+
+// discoveryTimers are the defaults, or for multi-host tests frequent
+// lookups and advertisements.
+func discoveryTimers(fast bool) agent.DiscoveryTimers {
+	if !fast {
+		return agent.DiscoveryTimers{}
+	}
+	return agent.DiscoveryTimers{Lookup: time.Second, Reprovide: 5 * time.Second}
 }

@@ -78,6 +78,10 @@ type folder struct {
 		ignErr      error           // the ignore files could not be loaded
 		fullUntil   time.Time       // no pull before this: the disk was full
 		swept       bool            // the folder was swept for stale temporaries since start
+		// lateTwins are records a device sent with a twin (by name, the
+		// sender); a reader adopts the twins for equal local records
+		// (adoptTwins), so it relays them to encrypted peers.
+		lateTwins map[string]identity.DeviceID
 	}
 }
 

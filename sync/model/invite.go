@@ -66,9 +66,13 @@ func (m *Model) CreateInvite(ctx context.Context, folderID string, req InviteReq
 	if req.Uses < 0 || req.Uses > invite.MaxUses {
 		return Invite{}, fmt.Errorf("%w: uses must be between 0 (no limit) and %d", ErrInvalid, invite.MaxUses)
 	}
+	label := cutLabel(f.label())
+	if access == folderkey.Encrypted {
+		label = "" // an encrypted peer does not learn the folder's name
+	}
 	capab := invite.Capability{
 		FolderID: folderID,
-		Label:    cutLabel(f.label()),
+		Label:    label,
 		Access:   accessString(access),
 		Addrs:    m.inviteAddrs(),
 		Expires:  time.Now().Add(ttl),
@@ -245,7 +249,10 @@ func (m *Model) grant(f *folder, ci config.Invite, a folderkey.Access, res *wire
 		return res
 	}
 	key, _ := sec.Key(a)
-	res.Status, res.Folder, res.Label, res.Key = wire.InviteStatus_INVITE_STATUS_GRANTED, f.id, f.label(), key
+	res.Status, res.Folder, res.Key = wire.InviteStatus_INVITE_STATUS_GRANTED, f.id, key
+	if a >= folderkey.ReadOnly {
+		res.Label = f.label() // an encrypted peer does not learn the folder's name
+	}
 	return res
 }
 

@@ -219,17 +219,11 @@ func (p *peer) accessOf(folder string) folderkey.Access {
 
 // mayExchange reports whether records and blocks of f may flow with the
 // device on p: always for a folder shared by pairing; for a keyed folder
-// only after the device proved a key of the folder in this session. With a
-// device that proved only the encrypted-peer key, only twins and sealed
-// blocks flow (sealedFor).
+// only after the device proved a key of the folder in this session (see
+// exchangeMode, which also says whether only twins may flow).
 func (f *folder) mayExchange(p *peer) bool {
-	if f.removed.Load() {
-		return false
-	}
-	if f.key() == nil {
-		return true
-	}
-	return p.accessOf(f.id) >= folderkey.Encrypted
+	ok, _ := f.exchangeMode(p)
+	return ok
 }
 
 // admitMember makes a device that proved it holds f's key a member: it is
@@ -535,6 +529,24 @@ func (m *Model) Introduce(dev identity.DeviceID, folder string) {
 		m.mu.introduced[dev] = map[string]time.Time{}
 	}
 	m.mu.introduced[dev][folder] = now
+}
+
+// IntroduceAll is Introduce for every keyed folder: for a device found on
+// the LAN, where discovery does not say which folders it has. The device
+// learns the IDs of our keyed folders (not their keys), and only if we
+// dial it; LAN discovery can be turned off on untrusted networks.
+func (m *Model) IntroduceAll(dev identity.DeviceID) {
+	m.mu.Lock()
+	var ids []string
+	for id, f := range m.mu.folders {
+		if f.key() != nil {
+			ids = append(ids, id)
+		}
+	}
+	m.mu.Unlock()
+	for _, id := range ids {
+		m.Introduce(dev, id)
+	}
 }
 
 // introducedFolders returns the keyed folders dev was recently found under

@@ -312,7 +312,14 @@ func (m *Model) handleClusterConfig(p *peer, cc *wire.ClusterConfig, onlyMissing
 		}
 		if onlyMissing {
 			p.mu.Lock()
-			_, running := p.senders[f.id]
+			running := false
+			if sd := p.senders[f.id]; sd != nil {
+				select {
+				case <-sd.done:
+				default:
+					running = true
+				}
+			}
 			p.mu.Unlock()
 			if running {
 				continue
@@ -344,37 +351,50 @@ func (m *Model) handleClusterConfig(p *peer, cc *wire.ClusterConfig, onlyMissing
 }
 
 // startIndexSender (re)starts the goroutine that streams our index of f to p.
+// The sender gets the access p has proved now; it stops if that changes.
 func (m *Model) startIndexSender(p *peer, f *folder, from int64, reset bool) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if old := p.senders[f.id]; old != nil {
-		// Stop the old sender and wait, so none of its messages can
-		// follow the new sender's first one.
-		old.cancel()
-		<-old.done
-	}
+	old := p.senders[f.id]
 	ctx, cancel := context.WithCancel(p.ctx)
 	s := &sender{cancel: cancel, done: make(chan struct{})}
 	p.senders[f.id] = s
+	access := p.access[f.id]
+	p.mu.Unlock()
 	p.wg.Go(func() {
 		defer close(s.done)
-		if err := m.sendIndex(ctx, p, f, from, reset); err != nil && ctx.Err() == nil {
+		if old != nil {
+			// Stop the old sender and wait, so none of its messages can
+			// follow the new sender's first one. (Not under p.mu: the old
+			// sender takes it.)
+			old.cancel()
+			<-old.done
+		}
+		if err := m.sendIndex(ctx, p, f, from, reset, access); err != nil && ctx.Err() == nil {
 			m.log.Debug("Index sender stopped", p.conn.ID().LogAttr(), slog.String("folder", f.id), slog.Any("error", err))
 		}
 	})
 }
 
-var errBatchFull = errors.New("batch full")
+var (
+	errBatchFull     = errors.New("batch full")
+	errAccessChanged = errors.New("the device's proven access changed")
+)
 
 // sendIndex sends our records with sequence > from, then every later change,
 // until ctx ends.
-func (m *Model) sendIndex(ctx context.Context, p *peer, f *folder, from int64, reset bool) error {
+func (m *Model) sendIndex(ctx context.Context, p *peer, f *folder, from int64, reset bool, access folderkey.Access) error {
 	seq := from
-	sealed := f.sealedFor(p) // an encrypted peer gets twins only
+	ok, sealed := f.modeFor(access)
+	if !ok {
+		return errAccessChanged
+	}
 	first := true
 	for {
 		changed := f.localChanged() // take the channel before reading, so no change is missed
 		for {
+			if f.key() != nil && p.accessOf(f.id) != access {
+				return errAccessChanged // a new sender starts when it is proved again
+			}
 			var batch []*wire.FileInfo
 			size := 0
 			last := seq
@@ -441,7 +461,8 @@ func (m *Model) handleIndex(p *peer, ix *wire.Index) error {
 	if f == nil || !f.sharedWith(dev) || f.idx == nil {
 		return fmt.Errorf("index for folder %q that is not shared with this device", ix.Folder)
 	}
-	if !f.mayExchange(p) {
+	ok, sealed := f.exchangeMode(p)
+	if !ok {
 		return fmt.Errorf("index for folder %s before proving its key", ix.Folder)
 	}
 	if err := f.checkSignatures(ix.Files); err != nil {
@@ -454,7 +475,7 @@ func (m *Model) handleIndex(p *peer, ix *wire.Index) error {
 			f.rejected.Add(1)
 			return err
 		}
-	case f.sealedFor(p):
+	case sealed:
 		files, err := f.openTwins(ix.Files)
 		if err != nil {
 			f.rejected.Add(1)
@@ -466,6 +487,7 @@ func (m *Model) handleIndex(p *peer, ix *wire.Index) error {
 			f.rejected.Add(1)
 			return err
 		}
+		f.noteTwins(dev, ix.Files)
 	}
 	if !ix.ReplaceAll {
 		cur, _, err := f.idx.RemoteState(dev)
@@ -503,13 +525,18 @@ func (m *Model) Request(ctx context.Context, c Conn, r *wire.Request) *wire.Resp
 	}
 	f := m.folderByID(r.Folder)
 	p := m.peerFor(c.ID())
-	if f == nil || !f.sharedWith(c.ID()) || f.idx == nil || p == nil || p.conn != c || !f.mayExchange(p) {
+	if f == nil || !f.sharedWith(c.ID()) || f.idx == nil || p == nil || p.conn != c {
+		resp.Code = wire.ErrorCode_ERROR_CODE_NO_SUCH_FOLDER
+		return resp
+	}
+	ok, sealed := f.exchangeMode(p)
+	if !ok {
 		resp.Code = wire.ErrorCode_ERROR_CODE_NO_SUCH_FOLDER
 		return resp
 	}
 	var data []byte
 	var err error
-	if f.sealedFor(p) {
+	if sealed {
 		data, err = f.readSealed(ctx, r)
 	} else {
 		data, err = f.readBlock(ctx, r.Hash, r.Size, false)

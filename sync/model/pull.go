@@ -1128,9 +1128,14 @@ func (f *folder) fetch(ctx context.Context, w *wire.FileInfo, b *wire.BlockInfo,
 	for i := range peers {
 		p := peers[(start+i)%len(peers)]
 		c := p.conn
+		ok, sealed := f.exchangeMode(p)
+		if !ok {
+			lastErr = fmt.Errorf("device %s has not proved the folder key in this session", c.ID().Short())
+			continue
+		}
 		req := &wire.Request{Folder: f.id, Hash: b.Hash, Size: b.Size, Name: w.Name, Offset: b.Offset}
 		var twinBlock *wire.BlockInfo
-		if f.sealedFor(p) {
+		if sealed {
 			var err error
 			if req, twinBlock, err = f.sealedRequest(p, w, b); err != nil {
 				lastErr = err

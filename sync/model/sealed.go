@@ -41,11 +41,15 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/shoalsync/shoal/crypto/folderkey"
+	"github.com/shoalsync/shoal/crypto/identity"
 	"github.com/shoalsync/shoal/index"
 	"github.com/shoalsync/shoal/transport/wire"
 )
 
 const (
+	// maxSealedRecord is the largest record given a twin: with the twin
+	// (about twice its size again) it must fit in one message.
+	maxSealedRecord  = wire.MaxMessageSize / 4
 	sealBatchRecords = 256      // records sealed per pass before the loop runs again
 	sealBatchBytes   = 64 << 20 // bytes of file data sealed per pass
 	twinPermissions  = 0o644
@@ -57,11 +61,30 @@ func twinAD(folder, encName string) []byte {
 	return []byte("shoal twin v1\x00" + folder + "\x00" + encName)
 }
 
-// sealedFor reports whether the device on p gets twins and sealed blocks
-// from us: we can read f and it proved only the encrypted-peer key.
-func (f *folder) sealedFor(p *peer) bool {
+// exchangeMode reads once what the device on p proved for f in this
+// session and says whether records and blocks may flow with it at all, and
+// if so whether only twins and sealed blocks (we can read f; it proved only
+// the encrypted-peer key). Callers decide on one reading, so a proof that
+// changes midway cannot turn a sealed exchange into a plaintext one.
+func (f *folder) exchangeMode(p *peer) (ok, sealed bool) {
+	return f.modeFor(p.accessOf(f.id))
+}
+
+// modeFor is exchangeMode for an access level read earlier.
+func (f *folder) modeFor(a folderkey.Access) (ok, sealed bool) {
+	if f.removed.Load() {
+		return false, false
+	}
 	sec := f.key()
-	return sec != nil && sec.Access() >= folderkey.ReadOnly && p.accessOf(f.id) == folderkey.Encrypted
+	switch {
+	case sec == nil:
+		return true, false // shared by pairing
+	case a == 0:
+		return false, false
+	case a == folderkey.Encrypted && sec.Access() >= folderkey.ReadOnly:
+		return true, true
+	}
+	return true, false
 }
 
 // encryptedOnly reports whether this device holds only f's encrypted-peer
@@ -344,6 +367,72 @@ func (f *folder) openSealed(data []byte, tb, b *wire.BlockInfo) ([]byte, error) 
 	return plain, nil
 }
 
+// maxLateTwins bounds the twins a reader remembers to adopt.
+const maxLateTwins = 100000
+
+// noteTwins remembers, on a reader, the records dev sent with a twin, for
+// adoptTwins: a reader cannot seal, so it relays the twins writers made,
+// and a twin may arrive after the record it belongs to.
+func (f *folder) noteTwins(dev identity.DeviceID, files []*wire.FileInfo) {
+	if sec := f.key(); sec == nil || sec.Access() != folderkey.ReadOnly {
+		return
+	}
+	n := 0
+	f.mu.Lock()
+	for _, fi := range files {
+		if fi.Sealed == nil {
+			continue
+		}
+		if f.mu.lateTwins == nil {
+			f.mu.lateTwins = map[string]identity.DeviceID{}
+		}
+		if len(f.mu.lateTwins) < maxLateTwins {
+			f.mu.lateTwins[fi.Name] = dev
+			n++
+		}
+	}
+	f.mu.Unlock()
+	if n > 0 {
+		f.sealSoon()
+	}
+}
+
+// adoptTwins gives a reader's records the twins writers sent for the same
+// versions, as new local records, so they are sent on.
+func (f *folder) adoptTwins() {
+	sec := f.key()
+	f.mu.Lock()
+	late := f.mu.lateTwins
+	f.mu.lateTwins = nil
+	f.mu.Unlock()
+	var batch []index.LocalFile
+	for name, dev := range late {
+		lf, ok, err := f.idx.Local(name)
+		if err != nil || !ok || twinMatches(sec, lf.Info, lf.Info.Sealed) {
+			continue
+		}
+		rec, ok, err := f.idx.Remote(dev, name)
+		if err != nil || !ok || index.Compare(rec.Version, lf.Info.Version) != index.Equal || !twinMatches(sec, lf.Info, rec.Sealed) ||
+			!sec.Verify(wire.SigningBytes(f.id, rec.Sealed), rec.Sealed.Signature) {
+			continue
+		}
+		info := cloneInfo(lf.Info)
+		info.Sealed = rec.Sealed
+		if !sec.Verify(wire.SigningBytes(f.id, info), info.Signature) {
+			info.Signature = rec.Signature
+		}
+		batch = append(batch, index.LocalFile{Info: info, Inode: lf.Inode})
+	}
+	if len(batch) == 0 {
+		return
+	}
+	if err := f.idx.UpdateLocal(batch); err != nil {
+		f.log.Warn("Recording twins failed", slog.Any("error", err))
+		return
+	}
+	f.notifyLocalChanged()
+}
+
 // sealSoon asks the folder loop to seal records that lack a twin.
 func (f *folder) sealSoon() {
 	select {
@@ -357,7 +446,14 @@ func (f *folder) sealSoon() {
 // changes a record meanwhile. Only writers seal.
 func (f *folder) sealPass(ctx context.Context) {
 	sec := f.key()
-	if sec == nil || sec.Access() != folderkey.ReadWrite || f.removed.Load() {
+	if sec == nil || f.removed.Load() {
+		return
+	}
+	if sec.Access() == folderkey.ReadOnly {
+		f.adoptTwins()
+		return
+	}
+	if sec.Access() != folderkey.ReadWrite {
 		return
 	}
 	from := f.sealedUpTo.Load()
@@ -365,6 +461,12 @@ func (f *folder) sealPass(ctx context.Context) {
 	last, bytesTodo := from, int64(0)
 	err := f.idx.LocalSince(from, func(fi *wire.FileInfo) error {
 		if fi.LocalFlags&flagLocalOnly != 0 || twinMatches(sec, fi, fi.Sealed) {
+			last = fi.Sequence
+			return nil
+		}
+		if proto.Size(fi) > maxSealedRecord {
+			// With its twin the record would not fit in a message.
+			f.log.Warn("File has too many blocks to be sealed for encrypted peers; they will not hold it", slog.String("path", fi.Name), slog.Int("blocks", len(fi.Blocks)))
 			last = fi.Sequence
 			return nil
 		}
@@ -409,7 +511,9 @@ func (f *folder) sealPass(ctx context.Context) {
 		}
 		f.notifyLocalChanged()
 	}
-	f.sealedUpTo.CompareAndSwap(from, last)
+	if f.key() == sec { // not if a new epoch began meanwhile: it reset the mark
+		f.sealedUpTo.CompareAndSwap(from, last)
+	}
 	if full {
 		f.sealSoon()
 	}

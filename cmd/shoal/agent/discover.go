@@ -93,25 +93,22 @@ func (a *Agent) dialFound(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	tried := map[identity.DeviceID]time.Time{}
-	for {
-		var f discovery.Found
-		select {
-		case <-ctx.Done():
-			return nil
-		case f = <-a.found:
-		}
+	// waiting holds devices found while guests were closed (before this
+	// device had a keyed folder): mDNS announces a device only now and
+	// then, so they are tried once guests open.
+	waiting := map[identity.DeviceID]discovery.Found{}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	dial := func(f discovery.Found) {
 		id := identity.DeviceID(f.Peer)
-		if _, err := identity.FromBytes(id.Bytes()); err != nil {
-			continue // not an Ed25519 peer ID: not a Shoal device
-		}
-		if f.Topic != "" {
-			a.model.Introduce(id, f.Topic)
-		}
-		if a.host.AddAddrs(id, f.Addrs, foundAddrTTL) {
-			continue
-		}
 		if a.host.Session(id) != nil || time.Since(tried[id]) < guestRetry {
-			continue
+			return
+		}
+		if !a.host.GuestsOpen() {
+			if len(waiting) < foundQueue {
+				waiting[id] = f
+			}
+			return
 		}
 		tried[id] = time.Now()
 		for k, t := range tried {
@@ -119,10 +116,41 @@ func (a *Agent) dialFound(ctx context.Context) error {
 				delete(tried, k)
 			}
 		}
+		switch {
+		case f.Topic != "":
+			a.model.Introduce(id, f.Topic)
+		case f.Source == discovery.SourceLAN:
+			a.model.IntroduceAll(id)
+		}
 		wg.Go(func() {
 			if err := a.host.DialGuest(ctx, id, f.Addrs); err != nil && ctx.Err() == nil {
 				a.log.Debug("Dialing a discovered device failed", id.LogAttr(), slog.String("source", string(f.Source)), slog.Any("error", err))
 			}
 		})
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			if len(waiting) > 0 && a.host.GuestsOpen() {
+				for id, f := range waiting {
+					delete(waiting, id)
+					dial(f)
+				}
+			}
+		case f := <-a.found:
+			id := identity.DeviceID(f.Peer)
+			if _, err := identity.FromBytes(id.Bytes()); err != nil {
+				continue // not an Ed25519 peer ID: not a Shoal device
+			}
+			if f.Topic != "" {
+				a.model.Introduce(id, f.Topic) // also for members: a later session offers the folder
+			}
+			if a.host.AddAddrs(id, f.Addrs, foundAddrTTL) {
+				continue
+			}
+			dial(f)
+		}
 	}
 }

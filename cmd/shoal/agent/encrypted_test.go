@@ -276,3 +276,22 @@ func TestHostileVault(t *testing.T) {
 		})
 	}
 }
+
+// TestReaderRelaysTwinsToVault: a vault that knows only a read-only member
+// gets every file through it, also when the writer's twin reaches the
+// reader after the record it belongs to (the writer seals after sending).
+func TestReaderRelaysTwinsToVault(t *testing.T) {
+	a := startAgent(t, "writer")
+	r := startAgent(t, "reader")
+	e := startAgent(t, "vault")
+	a.write("first.txt", "first")
+	keys := keyedFolder(t, a)
+	joinByKey(t, r, keys.ReadOnly, a)
+	testutil.Eventually(t, 30*time.Second, func() error { return fileIs(r, "first.txt", "first") })
+	joinByKey(t, e, keys.Encrypted, r)
+	holdsTwins(t, e, 1)
+	big := strings.Repeat("late content ", 300000) // ~3.7 MiB: sealing takes a while
+	a.write("late.bin", big)
+	testutil.Eventually(t, 60*time.Second, func() error { return fileIs(r, "late.bin", big) })
+	holdsTwins(t, e, 2)
+}
