@@ -71,6 +71,7 @@ func (m *Model) CreateInvite(ctx context.Context, folderID string, req InviteReq
 		label = "" // an encrypted peer does not learn the folder's name
 	}
 	capab := invite.Capability{
+		Anchors:  m.inviteAnchors(),
 		FolderID: folderID,
 		Label:    label,
 		Access:   accessString(access),
@@ -114,6 +115,23 @@ func cutLabel(s string) string {
 
 // inviteAddrs returns our listen addresses for an invite, without the
 // /p2p/ suffix (the invite carries the device ID once).
+// inviteAnchors returns the anchors an invite names: ours.
+func (m *Model) inviteAnchors() []string {
+	m.mu.Lock()
+	n := m.mu.net
+	m.mu.Unlock()
+	if n == nil {
+		return nil
+	}
+	var out []string
+	for _, a := range n.Status().AnchorAddrs {
+		if len(a) <= invite.MaxAddrLen && len(out) < invite.MaxAddrs {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 func (m *Model) inviteAddrs() []string {
 	m.mu.Lock()
 	n := m.mu.net
@@ -440,6 +458,13 @@ func (m *Model) JoinInvite(ctx context.Context, req JoinInviteRequest) (JoinStat
 	_, _, err = m.mutateConfig(func(c *config.Config) error {
 		c.Joins = slices.DeleteFunc(c.Joins, func(j config.Join) bool { return joinID(j) == id })
 		c.Joins = append(c.Joins, config.Join{ID: id, Link: link, Path: p, State: JoinConnecting, Since: time.Now()})
+		// The inviter's anchors become ours (from the next start of the
+		// agent: the transport's anchors are fixed while it runs).
+		for _, a := range inv.Anchors {
+			if !slices.Contains(c.Discovery.Anchors, a) && len(c.Discovery.Anchors) < invite.MaxAddrs {
+				c.Discovery.Anchors = append(c.Discovery.Anchors, a)
+			}
+		}
 		i := slices.IndexFunc(c.Devices, func(d config.Device) bool { return d.ID == inv.Inviter.String() })
 		if i < 0 {
 			c.Devices = append(c.Devices, config.Device{ID: inv.Inviter.String(), Addrs: slices.Clone(inv.Addrs)})

@@ -62,6 +62,7 @@ type NetworkStatus struct {
 	Reachability      string   `json:"reachability"` // public, private or unknown (AutoNAT)
 	Role              string   `json:"role"`         // "agent" or "anchor"
 	Anchors           []string `json:"anchors"`      // device IDs of the anchors in use
+	AnchorAddrs       []string `json:"anchorAddrs"`  // their addresses (multiaddrs ending in /p2p/ID)
 	RelayReservations int      `json:"relayReservations"`
 	LAN               bool     `json:"lan"` // LAN discovery on
 	DHT               DHTState `json:"dht"`

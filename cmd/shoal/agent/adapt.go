@@ -78,6 +78,12 @@ func (n *network) Status() model.NetworkStatus {
 	if st.Anchors == nil {
 		st.Anchors = []string{}
 	}
+	st.AnchorAddrs = []string{}
+	for _, ai := range n.h.Anchors() {
+		for _, a := range ai.Addrs {
+			st.AnchorAddrs = append(st.AnchorAddrs, a.String()+"/p2p/"+ai.ID.String())
+		}
+	}
 	if n.anchor {
 		st.Role = config.RoleAnchor
 	}

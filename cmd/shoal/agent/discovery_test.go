@@ -1,12 +1,17 @@
 package agent
 
 import (
+	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/shoalsync/shoal/crypto/invite"
 	"github.com/shoalsync/shoal/internal/testutil"
 	"github.com/shoalsync/shoal/sync/config"
+	"github.com/shoalsync/shoal/sync/model"
 )
 
 // fastDiscovery makes discovery look up and advertise often, as tests
@@ -52,4 +57,31 @@ func TestFindEachOtherThroughAnchor(t *testing.T) {
 		}
 		return fmt.Errorf("no connected device with a path: %+v", mustDevices(t, a))
 	})
+}
+
+// TestInviteCarriesAnchors: an invite names the inviter's anchors, and the
+// device that joins with it keeps them as its own.
+func TestInviteCarriesAnchors(t *testing.T) {
+	_, anchorAddr := startAnchor(t)
+	a := startAgentWith(t, "alice", func(o *Options) { o.Anchors = []string{anchorAddr}; fastDiscovery(o) })
+	c := startAgent(t, "carol")
+	keyedFolder(t, a)
+	inv := makeInvite(t, a, model.InviteRequest{})
+	decoded, err := invite.Decode(inv.Link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(decoded.Anchors) != 1 || !strings.HasSuffix(decoded.Anchors[0], "/p2p/"+strings.Split(anchorAddr, "/p2p/")[1]) {
+		t.Fatalf("invite anchors %q, want the anchor %s", decoded.Anchors, anchorAddr)
+	}
+	if _, err := c.Model().JoinInvite(context.Background(), model.JoinInviteRequest{Link: inv.Link, Path: c.dir}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(c.home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.Discovery.Anchors, decoded.Anchors) {
+		t.Fatalf("joiner's anchors %q, want %q", cfg.Discovery.Anchors, decoded.Anchors)
+	}
 }
