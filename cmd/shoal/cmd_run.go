@@ -22,6 +22,7 @@ type runOptions struct {
 	Role            string   // --role: "" or anchor
 	Bootstrap       []string // --bootstrap, repeatable: anchors
 	LAN             *bool    // --lan, when given
+	DHTServer       bool     // --dht-server
 	// DiscoveryTimers, for the multi-host tests: SHOAL_TEST_DISCOVERY=1
 	// makes lookups and advertisements frequent.
 	fastDiscovery bool
@@ -78,6 +79,7 @@ address and records it in HOME/admin.json for the other commands.`,
 	f.StringVar(&opts.Name, "name", "", "this device's name as shown to peers (default from the configuration, the host name)")
 	f.StringVar(&opts.Role, "role", "", "agent (default) or anchor: an always-on node that serves the DHT, tells others their public address and relays")
 	f.StringArrayVar(&opts.Bootstrap, "bootstrap", nil, "an anchor to find peers through: a multiaddr ending in /p2p/DEVICE_ID (repeatable; added to the configured anchors)")
+	f.BoolVar(&opts.DHTServer, "dht-server", false, "answer DHT queries and store provider records, for an always-on agent with a public address (anchors always do; default from the configuration: client)")
 	f.BoolVar(&lan, "lan", true, "find peers on the local network (mDNS); --lan=false on untrusted networks (default from the configuration: on)")
 	return cmd
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -86,4 +87,55 @@ func TestCLIInviteAlone(t *testing.T) {
 	if idA == "" {
 		t.Fatal("no device ID")
 	}
+}
+
+// TestCLIEncryptedInvite: a vault joins from an encrypted-level invite link
+// alone, as a user would type it, and holds the folder only as ciphertext.
+func TestCLIEncryptedInvite(t *testing.T) {
+	base := t.TempDir()
+	homeA, homeV := filepath.Join(base, "a"), filepath.Join(base, "v")
+	dirA, dirV := filepath.Join(base, "Payroll"), filepath.Join(base, "vault")
+	os.MkdirAll(dirA, 0o755)
+	startProc(t, homeA)
+	startProc(t, homeV)
+	os.WriteFile(filepath.Join(dirA, "salaries-2026.csv"), []byte("alice,100\nbob,200\n"), 0o644)
+	out := mustShoal(t, homeA, "folder", "add", dirA)
+	m := regexp.MustCompile(`Added folder (\S+) `).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("folder add output: %q", out)
+	}
+	out = mustShoal(t, homeA, "invite", m[1], "--access", "encrypted")
+	link := regexp.MustCompile(`shoal://join/\S+`).FindString(out)
+	if link == "" {
+		t.Fatalf("invite output has no link:\n%s", out)
+	}
+	mustShoal(t, homeV, "join", link, dirV)
+	testutil.Eventually(t, 30*time.Second, func() error {
+		st := statusOf(t, homeV)
+		if len(st.Folders) != 1 || st.Folders[0].LocalFiles != 1 || st.Folders[0].NeedFiles != 0 {
+			return fmt.Errorf("vault not synced yet: %+v", st.Folders)
+		}
+		if st.Folders[0].Label == "Payroll" {
+			t.Fatalf("the vault learned the folder's name")
+		}
+		return nil
+	})
+	keys := mustShoal(t, homeV, "folder", "keys", statusOf(t, homeV).Folders[0].ID, "--json")
+	if strings.Contains(keys, `"ro"`) || strings.Contains(keys, `"rw"`) || !strings.Contains(keys, "shoal-enc-") {
+		t.Fatalf("vault keys: %s", keys)
+	}
+	filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !strings.HasPrefix(p, dirV) && !strings.HasPrefix(p, homeV) {
+			return nil
+		}
+		if strings.Contains(p, "salaries") || strings.Contains(p, "Payroll") {
+			t.Errorf("plaintext name on the vault: %s", p)
+		}
+		if d.Type().IsRegular() {
+			if b, _ := os.ReadFile(p); strings.Contains(string(b), "alice,100") || strings.Contains(string(b), "salaries") {
+				t.Errorf("plaintext in %s", p)
+			}
+		}
+		return nil
+	})
 }

@@ -37,6 +37,7 @@ func runAgent(ctx context.Context, opts runOptions) error {
 		Role:            opts.Role,
 		Anchors:         opts.Bootstrap,
 		LAN:             opts.LAN,
+		DHTServer:       opts.DHTServer,
 		NATPortMap:      true,
 		Discovery:       discoveryTimers(opts.fastDiscovery),
 	})

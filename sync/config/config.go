@@ -58,6 +58,10 @@ type Discovery struct {
 	Role string `json:"role,omitempty"`
 	// LAN turns LAN discovery (mDNS) on or off; absent means on.
 	LAN *bool `json:"lan,omitempty"`
+	// DHTServer makes this agent answer DHT queries and store provider
+	// records (anchors always do); for always-on agents with a public
+	// address. Laptops stay DHT clients.
+	DHTServer bool `json:"dhtServer,omitempty"`
 }
 
 // RoleAnchor is Discovery.Role for an anchor.

@@ -59,6 +59,9 @@ type Options struct {
 	Role string
 	// LAN overrides the configured LAN discovery setting when set.
 	LAN *bool
+	// DHTServer makes the agent a DHT server (also with the configured
+	// discovery.dhtServer).
+	DHTServer bool
 	// NATPortMap asks the router for a port mapping (UPnP, NAT-PMP); shoal
 	// run sets it, tests do not.
 	NATPortMap bool

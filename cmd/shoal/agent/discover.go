@@ -31,6 +31,7 @@ const (
 type netSettings struct {
 	anchors []string
 	anchor  bool
+	server  bool // DHT server
 	dht     bool // the DHT runs with peers to talk to
 	lan     bool
 }
@@ -49,6 +50,7 @@ func newNetSettings(o Options, cfg *config.Config) netSettings {
 		}
 	}
 	n.dht = len(n.anchors) > 0 || n.anchor
+	n.server = n.anchor || cfg.Discovery.DHTServer || o.DHTServer
 	return n
 }
 
@@ -59,7 +61,7 @@ func (a *Agent) startDiscovery(n netSettings) (*discovery.Discovery, error) {
 		return nil, nil
 	}
 	mode := discovery.ModeClient
-	if n.anchor {
+	if n.server {
 		mode = discovery.ModeServer
 	}
 	var boot = a.host.Anchors()
