@@ -190,6 +190,7 @@ func (h *Host) connect(ctx context.Context, id identity.DeviceID) error {
 	h.mu.Lock()
 	addrs := h.mu.devices[id]
 	h.mu.Unlock()
+	h.addRelayAddrs(p) // the fallback through our anchors, for every device
 	if len(addrs) == 0 && len(h.p2p.Peerstore().Addrs(p)) == 0 {
 		return errNoAddrs
 	}

@@ -304,7 +304,7 @@ func (h *Host) guestConnected(id identity.DeviceID) {
 	h.mu.Lock()
 	_, listed := h.mu.devices[id]
 	_, has := h.mu.sessions[id]
-	ok := !listed && !has && h.mu.guests && h.mu.serving && h.id < id
+	ok := !listed && !has && h.mu.guests && h.mu.serving && h.id < id && !h.isAnchor(peer.ID(id))
 	h.mu.Unlock()
 	if !ok || !h.track() {
 		return
@@ -389,6 +389,7 @@ func (h *Host) register(s *Session) error {
 		old.end(&CloseError{Reason: reasonReplaced})
 		<-old.finished
 	}
+	h.dropRelayed(s)
 	return nil
 }
 

@@ -239,10 +239,40 @@ func (h *Host) addRelayAddrs(p peer.ID) {
 }
 
 // keepReservations holds a relay reservation with each anchor, renewing it
-// before it expires and retrying with backoff after failures.
+// before it expires, at once when the connection to the anchor drops (the
+// anchor forgets the reservation then), and retrying with backoff after
+// failures. Connections to anchors are protected from trimming.
 func (h *Host) keepReservations(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	lost := make(map[peer.ID]chan struct{}, len(h.anchors))
+	for _, a := range h.anchors {
+		lost[a.ID] = make(chan struct{}, 1)
+		h.p2p.ConnManager().Protect(a.ID, "shoal-anchor")
+	}
+	if sub, err := h.p2p.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged)); err == nil {
+		wg.Go(func() {
+			defer sub.Close()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case ev, ok := <-sub.Out():
+					if !ok {
+						return
+					}
+					e := ev.(event.EvtPeerConnectednessChanged)
+					if ch := lost[e.Peer]; ch != nil && e.Connectedness != network.Connected {
+						h.setRelayed(e.Peer, false)
+						select {
+						case ch <- struct{}{}:
+						default:
+						}
+					}
+				}
+			}
+		})
+	}
 	for _, a := range h.anchors {
 		h.p2p.Peerstore().AddAddrs(a.ID, a.Addrs, peerstore.PermanentAddrTTL)
 		wg.Go(func() {
@@ -267,6 +297,14 @@ func (h *Host) keepReservations(ctx context.Context) {
 				case <-ctx.Done():
 					return
 				case <-time.After(wait):
+				case <-lost[a.ID]:
+					// Wait a moment for the connection to come back (or
+					// dial it anew) rather than spin.
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(reserveRetryMin):
+					}
 				}
 			}
 		})
@@ -395,6 +433,19 @@ func isRelayed(a ma.Multiaddr) bool {
 	return err == nil
 }
 
+// dropRelayed closes the relayed connections with a device whose session
+// now runs on a direct one, freeing the anchor's circuit.
+func (h *Host) dropRelayed(s *Session) {
+	if s.path == PathRelayed {
+		return
+	}
+	for _, c := range h.p2p.Network().ConnsToPeer(peer.ID(s.id)) {
+		if isRelayed(c.RemoteMultiaddr()) {
+			_ = c.Close()
+		}
+	}
+}
+
 // preferDirect ends a relayed session once a direct connection with the
 // same device exists, so the dialer opens it again on the direct path
 // (libp2p picks the best connection for a new stream).
@@ -404,8 +455,11 @@ func (h *Host) preferDirect(id identity.DeviceID, c network.Conn) {
 	}
 	h.mu.Lock()
 	s := h.mu.sessions[id]
+	_, listed := h.mu.devices[id]
 	h.mu.Unlock()
-	if s == nil || s.path != PathRelayed {
+	if s == nil || s.path != PathRelayed || !listed {
+		// A guest has no dial loop to reopen its session: it stays on the
+		// relay until it is a member.
 		return
 	}
 	h.log.Info("A direct connection appeared; moving the session off the relay", id.LogAttr())

@@ -263,7 +263,9 @@ func TestNetnsRelayOnly(t *testing.T) {
 }
 
 // TestNetnsAddressChange: an agent whose address changes (a laptop moving
-// networks) is found again and syncs without anyone doing anything.
+// networks) keeps syncing without anyone doing anything (here QUIC keeps
+// the session across the move), and after the other side restarts the two
+// meet again at the new address.
 func TestNetnsAddressChange(t *testing.T) {
 	tp := netns.NewTopology(t, netns.TopologyOptions{})
 	anchor := startNSAgent(t, tp.Anchor, "anchor", "--role", "anchor", "--lan=false")
@@ -309,4 +311,25 @@ func TestNetnsLANDiscovery(t *testing.T) {
 	shareByKey(t, a, b)
 	testutil.Eventually(t, 90*time.Second, func() error { return b.has("lan.txt", "found on the LAN") })
 	pathTo(t, b, "lan", 30*time.Second)
+}
+
+// TestNetnsBehindNAT: two agents, each behind its own NAT (the same private
+// address in both homes), that know only the key and the anchor, find each
+// other and sync. (Whether the session then moves to a hole-punched path is
+// logged, not asserted: the test networks use 10.99.0.0/16, which libp2p
+// treats as private, and DCUtR punches only to public addresses.)
+func TestNetnsBehindNAT(t *testing.T) {
+	tp := netns.NewTopology(t, netns.TopologyOptions{NAT: true})
+	anchor := startNSAgent(t, tp.Anchor, "anchor", "--role", "anchor", "--lan=false")
+	anchorAddr := anchor.addr()
+	a := startNSAgent(t, tp.Agents[0], "alice", "--bootstrap", anchorAddr, "--lan=false")
+	b := startNSAgent(t, tp.Agents[1], "bob", "--bootstrap", anchorAddr, "--lan=false")
+	a.write("nat.txt", "through two NATs")
+	shareByKey(t, a, b)
+	testutil.Eventually(t, 120*time.Second, func() error { return b.has("nat.txt", "through two NATs") })
+	b.write("back.txt", "and back")
+	testutil.Eventually(t, 60*time.Second, func() error { return a.has("back.txt", "and back") })
+	for _, d := range b.status().Devices {
+		t.Logf("bob reaches %s by %s at %s", d.Name, d.Path, d.Address)
+	}
 }

@@ -125,6 +125,9 @@ type Topic struct {
 	Secret []byte
 }
 
+// Configured reports whether dev is a configured device.
+func (m *Model) Configured(dev identity.DeviceID) bool { return m.configured(dev) }
+
 // configured reports whether dev is a configured device.
 func (m *Model) configured(dev identity.DeviceID) bool {
 	m.mu.Lock()

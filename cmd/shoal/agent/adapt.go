@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/shoalsync/shoal/crypto/identity"
 	"github.com/shoalsync/shoal/discovery"
@@ -17,6 +19,9 @@ type handler struct {
 	m      *model.Model
 	tamper func(*wire.Response) // tests only
 	disc   *discovery.Discovery // set before the host serves; may be nil
+
+	kickMu   sync.Mutex
+	lastKick time.Time
 }
 
 var _ transport.Handler = (*handler)(nil)
@@ -24,9 +29,23 @@ var _ transport.Handler = (*handler)(nil)
 func (h *handler) Connected(s *transport.Session) { h.m.Connected(conn{s}) }
 func (h *handler) Disconnected(s *transport.Session, err error) {
 	h.m.Disconnected(conn{s}, err)
-	if h.disc != nil {
-		h.disc.Kick() // look the device up again: it may have moved
+	if h.disc != nil && s.Hello() != nil && h.m.Configured(s.ID()) {
+		h.kickSoon() // look the device up again: it may have moved
 	}
+}
+
+// kickMin is the least time between lookups caused by sessions ending, so
+// devices that come and go cannot keep the DHT busy.
+const kickMin = 30 * time.Second
+
+func (h *handler) kickSoon() {
+	h.kickMu.Lock()
+	defer h.kickMu.Unlock()
+	if time.Since(h.lastKick) < kickMin {
+		return
+	}
+	h.lastKick = time.Now()
+	h.disc.Kick()
 }
 func (h *handler) Message(s *transport.Session, m *wire.Message) { h.m.Message(conn{s}, m) }
 func (h *handler) Request(ctx context.Context, s *transport.Session, r *wire.Request) *wire.Response {

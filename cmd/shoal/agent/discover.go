@@ -8,6 +8,9 @@ import (
 	"sync"
 	"time"
 
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/shoalsync/shoal/crypto/identity"
 	"github.com/shoalsync/shoal/discovery"
 	"github.com/shoalsync/shoal/sync/config"
@@ -69,8 +72,18 @@ func (a *Agent) startDiscovery(n netSettings) (*discovery.Discovery, error) {
 		boot = nil
 	}
 	a.found = make(chan discovery.Found, foundQueue)
+	// Only our anchors (and DHT servers given as anchors) are DHT peers:
+	// a stranger that speaks the protocol is never queried nor kept in the
+	// routing table, so it never sees our rendezvous keys.
+	isAnchor := func(p peer.ID) bool {
+		return slices.ContainsFunc(a.host.Anchors(), func(ai peer.AddrInfo) bool { return ai.ID == p })
+	}
+	dhtOpts := []dht.Option{
+		dht.RoutingTableFilter(func(_ any, p peer.ID) bool { return isAnchor(p) }),
+		dht.QueryFilter(func(_ any, ai peer.AddrInfo) bool { return isAnchor(ai.ID) }),
+	}
 	d, err := discovery.New(discovery.Config{
-		Host: a.host.LibP2P(), Mode: mode, Bootstrap: boot, LAN: n.lan, Logger: a.log,
+		Host: a.host.LibP2P(), Mode: mode, Bootstrap: boot, LAN: n.lan, Logger: a.log, DHTOptions: dhtOpts,
 		Lookup: a.opts.Discovery.Lookup, Reprovide: a.opts.Discovery.Reprovide, Period: a.opts.Discovery.Period,
 		AddrTTL: foundAddrTTL,
 		Found: func(f discovery.Found) {
