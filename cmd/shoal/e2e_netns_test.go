@@ -291,7 +291,9 @@ func TestNetnsAddressChange(t *testing.T) {
 	a.start()
 	a.write("restart.txt", "found again")
 	testutil.Eventually(t, 90*time.Second, func() error { return b.has("restart.txt", "found again") })
-	testutil.Eventually(t, 30*time.Second, func() error {
+	// The first session may run on the relay until a direct dial to the new
+	// address succeeds (retried every 30 s).
+	testutil.Eventually(t, 90*time.Second, func() error {
 		for _, d := range a.status().Devices {
 			if d.Connected && strings.Contains(d.Address, "/"+moved.String()+"/") {
 				return nil
