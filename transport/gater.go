@@ -30,7 +30,7 @@ type gater struct{ h *Host }
 var _ connmgr.ConnectionGater = (*gater)(nil)
 
 func (g *gater) InterceptPeerDial(p peer.ID) bool {
-	return g.h.open() || g.h.isAnchor(p) || g.h.allowed(identity.DeviceID(p))
+	return g.h.open() || g.h.IsAnchor(p) || g.h.allowed(identity.DeviceID(p))
 }
 
 func (g *gater) InterceptAddrDial(peer.ID, ma.Multiaddr) bool { return true }
@@ -39,7 +39,7 @@ func (g *gater) InterceptAccept(network.ConnMultiaddrs) bool { return true }
 
 func (g *gater) InterceptSecured(dir network.Direction, p peer.ID, cm network.ConnMultiaddrs) bool {
 	dev := identity.DeviceID(p)
-	if g.h.open() || g.h.isAnchor(p) || g.h.allowed(dev) {
+	if g.h.open() || g.h.IsAnchor(p) || g.h.allowed(dev) {
 		return true
 	}
 	if dir == network.DirInbound {

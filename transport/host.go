@@ -304,7 +304,7 @@ func (h *Host) guestConnected(id identity.DeviceID) {
 	h.mu.Lock()
 	_, listed := h.mu.devices[id]
 	_, has := h.mu.sessions[id]
-	ok := !listed && !has && h.mu.guests && h.mu.serving && h.id < id && !h.isAnchor(peer.ID(id))
+	ok := !listed && !has && h.mu.guests && h.mu.serving && h.id < id && !h.IsAnchor(peer.ID(id))
 	h.mu.Unlock()
 	if !ok || !h.track() {
 		return

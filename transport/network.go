@@ -110,8 +110,8 @@ func (cfg Config) networkOptions(anchors []peer.AddrInfo) []libp2p.Option {
 // reach devices that are not ours). Sessions still need the allowlist.
 func (h *Host) open() bool { return h.cfg.Anchor || h.cfg.OpenDial }
 
-// isAnchor reports whether id is one of our anchors.
-func (h *Host) isAnchor(id peer.ID) bool {
+// IsAnchor reports whether id is one of our anchors.
+func (h *Host) IsAnchor(id peer.ID) bool {
 	for _, a := range h.anchors {
 		if a.ID == id {
 			return true
@@ -361,7 +361,6 @@ type NetworkStatus struct {
 	Anchor       bool     `json:"anchor"`       // this host is an anchor (relay, DHT server)
 	Anchors      []string `json:"anchors,omitempty"`
 	Reservations int      `json:"relayReservations"` // anchors holding a relay slot for us
-	Addrs        []string `json:"addrs"`
 }
 
 // NetworkStatus reports reachability, anchors and relay reservations.
@@ -380,7 +379,6 @@ func (h *Host) NetworkStatus() NetworkStatus {
 	for _, a := range h.anchors {
 		st.Anchors = append(st.Anchors, a.ID.String())
 	}
-	st.Addrs = h.Addrs()
 	return st
 }
 

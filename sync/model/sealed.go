@@ -31,6 +31,7 @@ package model
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -304,15 +305,7 @@ func (f *folder) readSealed(ctx context.Context, r *wire.Request) ([]byte, error
 	if t == nil {
 		return nil, errNoSuchBlock
 	}
-	i, found := slices.BinarySearchFunc(t.Blocks, r.Offset, func(b *wire.BlockInfo, off int64) int {
-		switch {
-		case b.Offset < off:
-			return -1
-		case b.Offset > off:
-			return 1
-		}
-		return 0
-	})
+	i, found := blockAt(t.Blocks, r.Offset)
 	if !found || i >= len(lf.Info.Blocks) || t.Blocks[i].Size != r.Size || !bytes.Equal(t.Blocks[i].Hash, r.Hash) {
 		return nil, errNoSuchBlock
 	}
@@ -328,6 +321,11 @@ func (f *folder) readSealed(ctx context.Context, r *wire.Request) ([]byte, error
 	return sealed, nil
 }
 
+// blockAt finds the block starting at off in blocks (sorted by offset).
+func blockAt(blocks []*wire.BlockInfo, off int64) (int, bool) {
+	return slices.BinarySearchFunc(blocks, off, func(b *wire.BlockInfo, off int64) int { return cmp.Compare(b.Offset, off) })
+}
+
 // sealedRequest maps block b of winner w to the request for its sealed
 // form on the encrypted peer dev, from that peer's own record.
 func (f *folder) sealedRequest(dev *peer, w *wire.FileInfo, b *wire.BlockInfo) (*wire.Request, *wire.BlockInfo, error) {
@@ -335,15 +333,7 @@ func (f *folder) sealedRequest(dev *peer, w *wire.FileInfo, b *wire.BlockInfo) (
 	if err != nil || !ok || rec.Sealed == nil || index.Compare(rec.Version, w.Version) != index.Equal {
 		return nil, nil, fmt.Errorf("encrypted peer %s has no twin of this version", dev.conn.ID().Short())
 	}
-	i, found := slices.BinarySearchFunc(rec.Blocks, b.Offset, func(x *wire.BlockInfo, off int64) int {
-		switch {
-		case x.Offset < off:
-			return -1
-		case x.Offset > off:
-			return 1
-		}
-		return 0
-	})
+	i, found := blockAt(rec.Blocks, b.Offset)
 	if !found || i >= len(rec.Sealed.Blocks) || !bytes.Equal(rec.Blocks[i].Hash, b.Hash) {
 		return nil, nil, fmt.Errorf("encrypted peer %s has no twin of this block", dev.conn.ID().Short())
 	}

@@ -75,12 +75,9 @@ func (a *Agent) startDiscovery(n netSettings) (*discovery.Discovery, error) {
 	// Only our anchors (and DHT servers given as anchors) are DHT peers:
 	// a stranger that speaks the protocol is never queried nor kept in the
 	// routing table, so it never sees our rendezvous keys.
-	isAnchor := func(p peer.ID) bool {
-		return slices.ContainsFunc(a.host.Anchors(), func(ai peer.AddrInfo) bool { return ai.ID == p })
-	}
 	dhtOpts := []dht.Option{
-		dht.RoutingTableFilter(func(_ any, p peer.ID) bool { return isAnchor(p) }),
-		dht.QueryFilter(func(_ any, ai peer.AddrInfo) bool { return isAnchor(ai.ID) }),
+		dht.RoutingTableFilter(func(_ any, p peer.ID) bool { return a.host.IsAnchor(p) }),
+		dht.QueryFilter(func(_ any, ai peer.AddrInfo) bool { return a.host.IsAnchor(ai.ID) }),
 	}
 	d, err := discovery.New(discovery.Config{
 		Host: a.host.LibP2P(), Mode: mode, Bootstrap: boot, LAN: n.lan, Logger: a.log, DHTOptions: dhtOpts,
@@ -131,11 +128,8 @@ func (a *Agent) dialFound(ctx context.Context) error {
 				delete(tried, k)
 			}
 		}
-		switch {
-		case f.Topic != "":
-			a.model.Introduce(id, f.Topic)
-		case f.Source == discovery.SourceLAN:
-			a.model.IntroduceAll(id)
+		if f.Topic == "" && f.Source == discovery.SourceLAN {
+			a.model.IntroduceAll(id) // a topic was introduced on arrival
 		}
 		wg.Go(func() {
 			if err := a.host.DialGuest(ctx, id, f.Addrs); err != nil && ctx.Err() == nil {
